@@ -1,0 +1,1 @@
+"""Sub-commands that need the retrieval and answer stack, registered into the CLI lazily."""

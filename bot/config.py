@@ -1,0 +1,76 @@
+"""One typed settings object, read from the environment and `.env` (names are a public contract)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    # Server
+    host: str = Field(default="127.0.0.1", alias="HOST")
+    port: int = Field(default=8000, alias="PORT")
+    log_level: str = Field(default="INFO", alias="LOG_LEVEL")
+
+    # Content
+    knowledge_dir: Path = Field(default=PROJECT_ROOT / "knowledge", alias="KNOWLEDGE_DIR")
+    prompts_dir: Path = Field(default=PROJECT_ROOT / "prompts", alias="PROMPTS_DIR")
+    data_dir: Path = Field(default=PROJECT_ROOT / "data", alias="DATA_DIR")
+
+    # LINE (optional: without them the web chat still works and the webhook answers 503)
+    line_channel_secret: SecretStr | None = Field(default=None, alias="LINE_CHANNEL_SECRET")
+    line_channel_access_token: SecretStr | None = Field(default=None, alias="LINE_CHANNEL_ACCESS_TOKEN")
+    line_api_base_url: str = Field(default="https://api.line.me", alias="LINE_API_BASE_URL")
+    line_request_timeout: float = Field(default=10.0, alias="LINE_REQUEST_TIMEOUT")
+
+    # Storage
+    database_url: str | None = Field(default=None, alias="DATABASE_URL")
+    chroma_path: Path | None = Field(default=None, alias="CHROMA_PATH")
+    chroma_host: str | None = Field(default=None, alias="CHROMA_HOST")
+    chroma_port: int = Field(default=8000, alias="CHROMA_PORT")
+    redis_url: str | None = Field(default=None, alias="REDIS_URL")
+
+    # Embeddings: the default is the offline e5 rebuild; any sentence-transformers path or hub name works.
+    embedding_model: str | None = Field(default=None, alias="EMBEDDING_MODEL")
+    embedding_threads: int = Field(default=2, alias="EMBEDDING_THREADS")
+
+    # Optional LLM rewrite (any OpenAI-compatible endpoint)
+    llm_base_url: str | None = Field(default=None, alias="LLM_BASE_URL")
+    llm_model: str | None = Field(default=None, alias="LLM_MODEL")
+    llm_api_key: SecretStr | None = Field(default=None, alias="LLM_API_KEY")
+    llm_timeout: float = Field(default=20.0, alias="LLM_TIMEOUT")
+
+    # Web chat
+    web_allowed_origins: str = Field(default="", alias="WEB_ALLOWED_ORIGINS")
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'bot.sqlite3'}"
+
+    @property
+    def resolved_chroma_path(self) -> Path:
+        return self.chroma_path or self.data_dir / "chroma"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def line_enabled(self) -> bool:
+        return bool(self.line_channel_secret and self.line_channel_access_token)
+
+    @property
+    def llm_enabled(self) -> bool:
+        return bool(self.llm_base_url and self.llm_model)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

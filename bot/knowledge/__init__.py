@@ -1,0 +1,1 @@
+"""The curated article library: model, readers, canonical writer and linter."""

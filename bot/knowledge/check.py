@@ -1,0 +1,166 @@
+"""`bot knowledge check`: lint the whole library; every problem is one `file:line: message` line."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.knowledge.ids import ID_PATTERN
+from bot.knowledge.library import article_paths
+from bot.knowledge.model import CANONICAL_ORDER, Article, ArticleFormatError, Role
+from bot.knowledge.readers import read_article
+from bot.knowledge.roles import is_promo_line
+from bot.knowledge.taxonomy import load_topics
+
+MIN_CHARS, MAX_CHARS = 2500, 5000
+REQUIRED_META = ("id", "topic", "title", "tags", "reviewed", "references")
+# Statements of law or public rules; an article that makes them must cite a public source.
+LEGAL_TERMS = re.compile(
+    r"民法|労働基準法|労働契約法|36協定|３６協定|三六協定|有給休暇|年次有給|育児・?介護休業法|育児休業法|"
+    r"労働施策総合推進法|パワハラ防止法|男女雇用機会均等法|高年齢者雇用安定法|労働安全衛生法|雇用保険法|"
+    r"割増賃金|解雇予告|フリーランス(?:新法|・事業者間取引)"
+)
+PHONE = re.compile(r"(?<!\d)(?:0\d{1,4}[-‐－ー ]\d{1,4}[-‐－ー ]\d{3,4}|0120\d{6}|#\d{4})(?!\d)")
+FOOTNOTE = re.compile(r"\[\^([A-Za-z0-9_-]+)\]")
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str
+    line: int
+    message: str
+    severity: str = "error"
+
+    def __str__(self) -> str:
+        tag = "" if self.severity == "error" else "warning: "
+        return f"{self.path}:{self.line}: {tag}{self.message}"
+
+
+def body_length(text: str) -> int:
+    """Characters a reader reads: front matter, markup and white space excluded."""
+    if text.startswith("---"):
+        parts = text.split("\n---", 1)
+        text = parts[1] if len(parts) == 2 else text
+    text = FOOTNOTE.sub("", text)
+    return len(re.sub(r"[#*>\-\[\]^`]|\s", "", text))
+
+
+def _front_matter_lines(text: str) -> dict[str, int]:
+    lines: dict[str, int] = {}
+    for number, line in enumerate(text.split("\n")[:80], start=1):
+        match = re.match(r"^([A-Za-z_]+):", line)
+        if match:
+            lines.setdefault(match.group(1), number)
+        if number > 1 and line.strip() == "---":
+            break
+    return lines
+
+
+def check_article(path: Path, article: Article, text: str, topics: set[str]) -> list[Problem]:
+    p = str(path)
+    problems: list[Problem] = []
+    meta_lines = _front_matter_lines(text)
+
+    def err(line: int, message: str, severity: str = "error") -> None:
+        problems.append(Problem(p, line, message, severity))
+
+    for key in REQUIRED_META:
+        if key not in meta_lines:
+            err(1, f"front matter lacks `{key}`")
+    if not ID_PATTERN.match(article.id):
+        err(meta_lines.get("id", 1), f"id {article.id!r} must be lowercase ascii words joined by '-'")
+    if article.id != path.stem:
+        err(meta_lines.get("id", 1), f"id {article.id!r} must equal the file name {path.stem!r}")
+    if not article.topic:
+        err(meta_lines.get("topic", 1), "topic is empty")
+    elif article.topic not in topics:
+        err(meta_lines.get("topic", 1), f"unknown topic {article.topic!r} (not in topics.tsv)")
+    if "tags" in meta_lines and not article.tags:
+        err(meta_lines["tags"], "tags is empty: list the words workers use for this worry")
+    if "reviewed" in meta_lines and article.reviewed is None:
+        err(meta_lines["reviewed"], "reviewed needs a date")
+
+    roles = [s.role for s in article.sections]
+    present = [r for r in roles if r in CANONICAL_ORDER]
+    for role in CANONICAL_ORDER:
+        if role not in roles:
+            err(1, f"missing section: {role.value}")
+    ordered = [r for r in CANONICAL_ORDER if r in present]
+    if len(set(present)) == len(present) and present != ordered:
+        err(
+            article.sections[0].line if article.sections else 1,
+            "sections are out of order: " + " → ".join(r.value for r in present),
+        )
+    for section in article.sections:
+        if section.role == Role.OTHER:
+            err(section.line, f"heading {section.heading!r} has no recognised role")
+        if section.role in (Role.ANALYSIS, Role.STRATEGY) and not 2 <= len(section.items) <= 4:
+            err(section.line, f"{section.role.value} needs 2–4 items, has {len(section.items)}")
+        if section.role == Role.ACTION_PLAN:
+            if not 3 <= len(section.steps) <= 5:
+                err(section.line, f"action plan needs 3–5 sub-steps, has {len(section.steps)}")
+            for step in section.steps:
+                if len(step.items) < 2:
+                    err(step.line, f"sub-step {step.heading!r} needs at least 2 items, has {len(step.items)}")
+        for item in section.items + [i for s in section.steps for i in s.items]:
+            if not item.title:
+                err(item.line, "item needs a label: write `- **label**: detail`")
+            elif len(item.detail) < 15:
+                err(item.line, f"item {item.title!r} has too little detail")
+
+    length = body_length(text)
+    if not MIN_CHARS <= length <= MAX_CHARS:
+        err(1, f"body is {length} characters; keep it between {MIN_CHARS} and {MAX_CHARS}")
+
+    keys = {r.key for r in article.references}
+    for ref in article.references:
+        if not ref.title:
+            err(meta_lines.get("references", 1), f"reference {ref.key!r} has no title")
+        if not re.match(r"^https://[^\s/]+\.[^\s]+$", ref.url):
+            err(meta_lines.get("references", 1), f"reference {ref.key!r} needs an https:// url, not {ref.url!r}")
+    cited: set[str] = set()
+    for number, line in enumerate(text.split("\n"), start=1):
+        for key in FOOTNOTE.findall(line):
+            cited.add(key)
+            if key not in keys:
+                err(number, f"[^{key}] cites a reference that the front matter does not list")
+        if PHONE.search(line):
+            err(number, "phone number in article text: help lines live in knowledge/helplines.yaml")
+        if is_promo_line(line):
+            err(number, "promotional text does not belong in an advice article")
+        if not article.references and LEGAL_TERMS.search(line) and number > meta_lines.get("references", 0):
+            err(number, f"states a legal fact ({LEGAL_TERMS.search(line).group(0)}) but lists no reference")  # type: ignore[union-attr]
+    for ref in article.references:
+        if ref.key not in cited:
+            err(meta_lines.get("references", 1), f"reference {ref.key!r} is never cited with [^{ref.key}]", "warning")
+    return problems
+
+
+def check_library(knowledge_dir: Path, topics_path: Path | None = None) -> tuple[list[Problem], int]:
+    """(problems, number of articles read)."""
+    topics_path = topics_path or knowledge_dir / "topics.tsv"
+    problems: list[Problem] = []
+    if not topics_path.exists():
+        return [Problem(str(topics_path), 0, "topic taxonomy not found")], 0
+    topics = load_topics(topics_path)
+    seen_ids: dict[str, str] = {}
+    covered: set[str] = set()
+    paths = article_paths(knowledge_dir)
+    for path in paths:
+        text = path.read_text(encoding="utf-8")
+        try:
+            article = read_article(path)
+        except ArticleFormatError as exc:
+            problems.append(Problem(exc.path, exc.line, exc.message))
+            continue
+        problems += check_article(path, article, text, set(topics))
+        if article.id in seen_ids:
+            problems.append(Problem(str(path), 1, f"duplicate id {article.id!r} (also in {seen_ids[article.id]})"))
+        seen_ids[article.id] = str(path)
+        if article.topic:
+            covered.add(article.topic)
+    for slug, topic in topics.items():
+        if slug not in covered:
+            problems.append(Problem(str(topics_path), topic.line, f"topic {slug!r} has no article"))
+    return problems, len(paths)
