@@ -1,0 +1,158 @@
+"""The persistent store's interface and the value types it hands out.
+
+Methods are synchronous on purpose: SQLite and psycopg are blocking drivers, and the async callers (FastAPI, the LINE
+worker) run each call in a thread. Keeping one sync interface keeps both backends honest about what is atomic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, Field, field_validator
+
+Role = Literal["user", "bot"]
+ROLES: frozenset[str] = frozenset({"user", "bot"})
+
+# The summary is re-sent with every turn (and may go to an LLM), so it must stay small whatever the caller does.
+SUMMARY_MAX_CHARS = 1000
+
+
+class StoreError(Exception):
+    """Base class of the store's own errors (driver errors pass through as SQLAlchemy exceptions)."""
+
+
+class NotFound(StoreError):
+    """The referenced row does not exist, or does not belong to the given conversation."""
+
+
+class AlreadyBound(StoreError):
+    """The conversation is bound to another owner; a conversation is never silently re-bound."""
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    id: int
+    conversation_id: str
+    role: Role
+    text: str
+    answer: dict[str, Any] | None
+    channel_message_id: str | None
+    created_at: datetime
+
+
+class ConversationState(BaseModel):
+    """What the dialogue manager remembers between turns (stored as one JSON document)."""
+
+    topic: str | None = None
+    article_id: str | None = None
+    summary: str = ""
+    pending_choices: list[str] = Field(default_factory=list)
+    done_steps: list[str] = Field(default_factory=list)
+    last_kind: str | None = None
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("summary")
+    @classmethod
+    def _bound_summary(cls, value: str) -> str:
+        # Keep the most recent part: the summary is appended to as the conversation goes on.
+        return value if len(value) <= SUMMARY_MAX_CHARS else value[-SUMMARY_MAX_CHARS:]
+
+
+InboxStatus = Literal["pending", "claimed", "done", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class InboxEvent:
+    pk: int
+    source: str
+    event_id: str
+    conversation_key: str
+    payload: str
+    attempts: int  # claims so far, this one included
+    accepted_at: datetime
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Conversations, feedback, web bindings, the channel inbox and the sent-answer ledger."""
+
+    # Conversations
+    def add_turn(
+        self,
+        conversation_id: str,
+        role: Role,
+        text: str,
+        *,
+        answer: dict[str, Any] | None = None,
+        channel_message_id: str | None = None,
+    ) -> int: ...
+
+    def recent_turns(self, conversation_id: str, limit: int) -> list[Turn]:
+        """The last `limit` turns, oldest first."""
+        ...
+
+    def get_state(self, conversation_id: str) -> ConversationState | None: ...
+
+    def save_state(self, conversation_id: str, state: ConversationState) -> None: ...
+
+    def delete_conversation(self, conversation_id: str) -> int:
+        """Remove turns, state and feedback; returns the number of rows removed."""
+        ...
+
+    def delete_turn_by_channel_message_id(self, conversation_id: str, channel_message_id: str) -> bool: ...
+
+    def conversation_exists(self, conversation_id: str) -> bool:
+        """True when the conversation has turns, state or an owner binding."""
+        ...
+
+    def prune_turns(self, conversation_id: str, keep: int) -> int:
+        """Keep only the newest `keep` turns; returns the number removed."""
+        ...
+
+    # Feedback
+    def add_feedback(self, conversation_id: str, turn_id: int, helpful: bool, comment: str | None) -> int: ...
+
+    # Web visitor binding
+    def bind_conversation(self, conversation_id: str, owner_token_hash: str) -> None:
+        """Idempotent for the same owner; raises AlreadyBound for another one."""
+        ...
+
+    def owner_of(self, conversation_id: str) -> str | None: ...
+
+    # Channel inbox
+    def inbox_accept(self, source: str, event_id: str, conversation_key: str, payload: str) -> bool:
+        """False when (source, event_id) was accepted before: the durable dedupe of redeliveries."""
+        ...
+
+    def inbox_claim(
+        self, source: str, worker_id: str, *, limit: int = 10, stale_after_seconds: float = 300
+    ) -> list[InboxEvent]: ...
+
+    def inbox_done(self, event_pk: int) -> None: ...
+
+    def inbox_failed(self, event_pk: int, error: str, *, retry: bool) -> None: ...
+
+    def inbox_pending_count(self, source: str) -> int:
+        """Events accepted but not finished (pending or claimed)."""
+        ...
+
+    def inbox_purge(self, source: str, *, older_than_seconds: float) -> int:
+        """Forget finished events older than that (after LINE's redelivery window); returns rows removed."""
+        ...
+
+    # Sent-answer ledger
+    def mark_sent(self, key: str) -> bool: ...
+
+    def was_sent(self, key: str) -> bool: ...
+
+    # Privacy
+    def delete_user_data(self, conversation_id: str, *, conversation_key: str | None = None) -> int:
+        """delete_conversation, plus the inbox events of `conversation_key` (default: the id) and the binding."""
+        ...
+
+    # Lifecycle
+    def ping(self) -> None: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,145 @@
+"""Table definitions: the single source the store queries against and the migrations are checked against.
+
+A change here needs a new Alembic revision in `bot/store/migrations/versions/`; `tests/store/test_migrations.py`
+fails on any drift between the two.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Dialect,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+# Explicit names so that migrations and both backends agree on constraint names.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Always UTC and always aware: SQLite keeps no offset, so naive values are rejected on the way in."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use datetime.now(UTC)")
+        # SQLite stores the wall time as text: normalise to UTC and drop the offset so text order is time order.
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# Row ids: BIGINT on PostgreSQL; SQLite only auto-increments an "INTEGER PRIMARY KEY" (which is 64-bit anyway).
+RowId = BigInteger().with_variant(Integer(), "sqlite")
+# JSONB on PostgreSQL (compact, indexable later); JSON text on SQLite. None is SQL NULL, not the JSON 'null'.
+Json: Any = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+
+# Lengths bound what a client can make us store; ids from LINE are well below them.
+ID_LEN = 128
+
+turns = Table(
+    "turns",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("conversation_id", String(ID_LEN), nullable=False),
+    Column("role", String(8), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("answer", Json, nullable=True),
+    Column("channel_message_id", String(ID_LEN), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    CheckConstraint("role IN ('user', 'bot')", name="role"),
+    # (conversation_id, id) serves recent_turns, prune_turns and deletes; unsend scans one bounded history.
+    Index(None, "conversation_id", "id"),
+)
+
+conversation_states = Table(
+    "conversation_states",
+    metadata,
+    Column("conversation_id", String(ID_LEN), primary_key=True),
+    Column("state", Json, nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+# No foreign key to turns: feedback outlives history pruning so that helpfulness stats keep counting;
+# delete_conversation removes it explicitly.
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("conversation_id", String(ID_LEN), nullable=False),
+    Column("turn_id", BigInteger, nullable=False),
+    Column("helpful", Boolean, nullable=False),
+    Column("comment", Text, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index(None, "conversation_id"),
+)
+
+bindings = Table(
+    "conversation_bindings",
+    metadata,
+    Column("conversation_id", String(ID_LEN), primary_key=True),
+    Column("owner_token_hash", String(ID_LEN), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+inbox = Table(
+    "inbox_events",
+    metadata,
+    Column("pk", RowId, primary_key=True, autoincrement=True),
+    Column("source", String(32), nullable=False),
+    Column("event_id", String(ID_LEN), nullable=False),
+    Column("conversation_key", String(ID_LEN), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("claimed_by", String(ID_LEN), nullable=True),
+    Column("claimed_at", UTCDateTime(), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("accepted_at", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime(), nullable=True),
+    CheckConstraint("status IN ('pending', 'claimed', 'done', 'failed')", name="status"),
+    # The durable dedupe of redeliveries.
+    UniqueConstraint("source", "event_id"),
+    # Claim: pending rows, and claimed rows by age (stale recovery).
+    Index(None, "status", "claimed_at"),
+    # Claim's per-conversation checks and delete_user_data.
+    Index(None, "conversation_key", "pk"),
+)
+
+sent_keys = Table(
+    "sent_keys",
+    metadata,
+    Column("key", String(255), primary_key=True),
+    Column("sent_at", UTCDateTime(), nullable=False),
+)

@@ -1,0 +1,114 @@
+"""SQLite: the default, embedded store. Several processes may share the file (WAL + busy timeout).
+
+Writes are serialised by SQLite itself; every writing transaction starts with `BEGIN IMMEDIATE` so it holds the
+write lock from its first read. A deferred transaction that reads and then writes can fail with SQLITE_BUSY the
+moment another process commits in between, and the busy timeout does not help with that case.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Table, create_engine, event
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import URL, make_url
+
+from bot.store.sql import DEFAULT_MAX_ATTEMPTS, SQLStore, json_dumps
+
+BUSY_TIMEOUT_MS = 30_000
+_BEGIN_OPTION = "bot_sqlite_begin"
+
+
+def sqlite_path(url: str | URL) -> Path:
+    """The database file of a `sqlite:///...` URL; in-memory databases are refused (one per connection)."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        raise ValueError("the store needs an SQLite file (sqlite:///path/to/file.sqlite3), not an in-memory database")
+    return Path(database)
+
+
+class SQLiteStore(SQLStore):
+    backend = "sqlite"
+
+    def __init__(self, url: str, *, max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> None:
+        path = sqlite_path(url)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            URL.create("sqlite+pysqlite", database=str(path)),
+            # Bound parameters carry message text; keep them out of exception messages that may get logged.
+            hide_parameters=True,
+            json_serializer=json_dumps,
+            connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+        )
+        event.listen(engine, "connect", _on_connect)
+        event.listen(engine, "begin", _on_begin)
+        super().__init__(engine, max_attempts=max_attempts)
+        self.path = path
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            conn.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
+            with conn.begin():
+                yield conn
+
+    def _insert_ignore(self, conn: Connection, table: Table, values: Mapping[str, Any], keys: Sequence[str]) -> bool:
+        stmt = sqlite_insert(table).values(dict(values)).on_conflict_do_nothing(index_elements=list(keys))
+        # RETURNING, not rowcount: drivers do not reliably report rowcount for INSERT.
+        return conn.execute(stmt.returning(*table.primary_key.columns)).first() is not None
+
+    def _upsert(
+        self, conn: Connection, table: Table, values: Mapping[str, Any], keys: Sequence[str], update: Sequence[str]
+    ) -> None:
+        stmt = sqlite_insert(table).values(dict(values))
+        stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_={c: stmt.excluded[c] for c in update})
+        conn.execute(stmt)
+
+    # _lock_candidates: nothing to add, BEGIN IMMEDIATE already makes the whole claim exclusive.
+    # _migration_lock: likewise; a second process waits on the write lock, then finds the schema at head.
+
+
+def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy emit BEGIN itself (see _on_begin): the sqlite3 module's implicit transactions would
+    # neither cover SELECTs nor DDL, and cannot take the write lock up front.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        _ensure_wal(cursor)
+        # FULL (fsync on every commit) because an accepted webhook event must survive a power cut, not only a crash.
+        cursor.execute("PRAGMA synchronous = FULL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+    finally:
+        cursor.close()
+
+
+def _ensure_wal(cursor: Any) -> None:
+    """WAL: readers never block the writer, and other processes can use the file at the same time.
+
+    The mode is stored in the file, so only the first connection to a new file switches it. Switching needs an
+    exclusive lock and SQLite answers "database is locked" at once, without the busy timeout, when processes
+    open a new file together: retry until one of them has done it.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    mode = str(cursor.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+    while mode != "wal":
+        try:
+            mode = str(cursor.execute("PRAGMA journal_mode = WAL").fetchone()[0]).lower()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc):
+                raise
+        if mode != "wal":
+            if time.monotonic() > deadline:
+                raise sqlite3.OperationalError(f"could not switch the database to WAL mode (it stays {mode!r})")
+            time.sleep(0.01)
+
+
+def _on_begin(conn: Connection) -> None:
+    mode = conn.get_execution_options().get(_BEGIN_OPTION, "DEFERRED")
+    conn.exec_driver_sql(f"BEGIN {mode}")
