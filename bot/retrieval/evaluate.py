@@ -1,0 +1,233 @@
+"""`bot eval`: recall@1/@3, MRR, per-topic misses and warm latency for the configured retriever and baselines.
+
+Baselines run in the same process over the same chunks: e5 alone, USE alone, BM25 alone (all exact search in
+memory, vectors sliced from the fused index so nothing is embedded twice), and a plain LangChain RAG (fixed
+500-character chunks of each article file, one embedding model, LangChain's in-memory vector store).
+"""
+
+from __future__ import annotations
+
+import csv
+import statistics
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bot.retrieval.bm25 import BM25Index
+from bot.retrieval.retriever import HybridSearcher, clean_query
+
+Ranker = Callable[[str], list[str]]  # query -> article ids, best first
+
+
+@dataclass(frozen=True)
+class EvalRow:
+    qid: str
+    split: str
+    length: str
+    topic: str
+    query: str
+
+
+def load_eval_set(path: Path, split: str | None = None) -> list[EvalRow]:
+    with path.open(encoding="utf-8") as handle:
+        rows = [
+            EvalRow(r["qid"], r["split"], r["length"], r["topic"], r["query"])
+            for r in csv.DictReader(handle, delimiter="\t")
+        ]
+    return [r for r in rows if split in (None, "all", r.split)]
+
+
+@dataclass
+class Report:
+    name: str
+    n: int
+    recall_at_1: float
+    recall_at_3: float
+    mrr: float
+    latency_p50_ms: float
+    latency_p95_ms: float
+    misses: dict[str, list[str]] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "n": self.n,
+            "recall@1": round(self.recall_at_1, 4),
+            "recall@3": round(self.recall_at_3, 4),
+            "mrr": round(self.mrr, 4),
+            "latency_p50_ms": round(self.latency_p50_ms, 2),
+            "latency_p95_ms": round(self.latency_p95_ms, 2),
+            "misses": self.misses,
+        }
+
+
+def _percentile(values: Sequence[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def evaluate(name: str, rank: Ranker, rows: Sequence[EvalRow], topic_of: dict[str, str], *, warmup: int = 3) -> Report:
+    for row in rows[:warmup]:
+        rank(row.query)
+    hits1 = hits3 = 0
+    rr = 0.0
+    latencies: list[float] = []
+    misses: dict[str, list[str]] = defaultdict(list)
+    for row in rows:
+        start = time.perf_counter()
+        ranking = rank(row.query)
+        latencies.append((time.perf_counter() - start) * 1000)
+        topics = []
+        for aid in ranking:
+            topic = topic_of.get(aid, "")
+            if topic not in topics:
+                topics.append(topic)
+        position = topics.index(row.topic) + 1 if row.topic in topics else 0
+        hits1 += position == 1
+        hits3 += 1 <= position <= 3
+        rr += 1.0 / position if position else 0.0
+        if position != 1:
+            misses[row.topic].append(f"{row.qid}→{topics[0] if topics else '-'}")
+    n = max(len(rows), 1)
+    return Report(
+        name,
+        len(rows),
+        hits1 / n,
+        hits3 / n,
+        rr / n,
+        statistics.median(latencies) if latencies else 0.0,
+        _percentile(latencies, 0.95),
+        dict(sorted(misses.items())),
+    )
+
+
+class InMemoryChunks:
+    """Exact search over the index's chunks for the baselines and for tuning on the dev split."""
+
+    def __init__(self, searcher: HybridSearcher) -> None:
+        got = searcher.collection.get(include=["embeddings", "documents", "metadatas"])
+        self.vectors = np.asarray(got["embeddings"], dtype=np.float32)
+        self.documents = list(got["documents"])
+        self.article_ids = np.array([md["article_id"] for md in got["metadatas"]])
+        self.embeddings = searcher.embeddings
+        self._bm25: BM25Index | None = None
+
+    def part_vectors(self, index: int) -> np.ndarray:
+        """The chunk vectors of one model inside the fused vector, re-normalised."""
+        offset = sum(int(m.dimension) for m, _ in self.embeddings.parts[:index])
+        dim = int(self.embeddings.parts[index][0].dimension)
+        block = self.vectors[:, offset : offset + dim]
+        return block / np.maximum(np.linalg.norm(block, axis=1, keepdims=True), 1e-12)
+
+    @property
+    def bm25(self) -> BM25Index:
+        if self._bm25 is None:
+            self._bm25 = BM25Index(self.documents)
+        return self._bm25
+
+    def rank_by_chunk_scores(self, scores: np.ndarray) -> list[str]:
+        best: dict[str, float] = {}
+        for idx in np.argsort(-scores)[:80]:
+            aid = str(self.article_ids[idx])
+            if aid not in best:
+                best[aid] = float(scores[idx])
+        return list(best)
+
+    def dense_ranker(self, index: int) -> Ranker:
+        vectors = self.part_vectors(index)
+        model = self.embeddings.parts[index][0]
+        return lambda q: self.rank_by_chunk_scores(vectors @ model.embed_query_array(clean_query(q)))
+
+    def bm25_ranker(self) -> Ranker:
+        return lambda q: self.rank_by_chunk_scores(self.bm25.scores(clean_query(q)))
+
+
+def plain_rag_ranker(knowledge_dir: Path, embeddings: Any) -> Ranker:
+    """The textbook LangChain RAG: 500-character chunks of the raw files, one embedding, top-k similarity."""
+    from langchain_core.documents import Document
+    from langchain_core.vectorstores import InMemoryVectorStore
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    from bot.knowledge.library import article_paths
+
+    splitter = RecursiveCharacterTextSplitter(chunk_size=500, chunk_overlap=0)
+    docs: list[Document] = []
+    for path in article_paths(knowledge_dir):
+        text = path.read_text(encoding="utf-8").split("\n---", 1)[-1]
+        docs += [Document(page_content=c, metadata={"article_id": path.stem}) for c in splitter.split_text(text)]
+    store = InMemoryVectorStore(embedding=embeddings)
+    store.add_documents(docs)
+
+    def rank(query: str) -> list[str]:
+        out: list[str] = []
+        for doc in store.similarity_search(query, k=40):
+            aid = doc.metadata["article_id"]
+            if aid not in out:
+                out.append(aid)
+        return out
+
+    return rank
+
+
+def fit_calibration(searcher: HybridSearcher, rows: Sequence[EvalRow], vague: Sequence[str]) -> dict[str, float]:
+    """Platt-scale (top score, margin) to P(top article right) on dev rows plus vague messages (never right)."""
+    from sklearn.linear_model import LogisticRegression
+
+    features: list[tuple[float, float]] = []
+    labels: list[int] = []
+    for text, topic in [(r.query, r.topic) for r in rows] + [(v, "") for v in vague]:
+        result = searcher.search(text)
+        top = result.articles[0].score if result.articles else 0.0
+        second = result.articles[1].score if len(result.articles) > 1 else 0.0
+        features.append((top, top - second))
+        labels.append(int(bool(result.articles) and result.articles[0].topic == topic))
+    model = LogisticRegression(C=10.0).fit(np.asarray(features), np.asarray(labels))
+    return {
+        "bias": float(model.intercept_[0]),
+        "w_top": float(model.coef_[0][0]),
+        "w_margin": float(model.coef_[0][1]),
+    }
+
+
+def run_eval(
+    searcher: HybridSearcher, rows: Sequence[EvalRow], knowledge_dir: Path, *, baselines: bool = True
+) -> list[Report]:
+    topic_of = {aid: info["topic"] for aid, info in searcher.articles.items()}
+
+    def hybrid(query: str) -> list[str]:
+        return [h.article_id for h in searcher.search(query, k=10).articles]
+
+    reports = [evaluate("hybrid (configured)", hybrid, rows, topic_of)]
+    if baselines:
+        memory = InMemoryChunks(searcher)
+        for index, (model, _) in enumerate(searcher.embeddings.parts):
+            reports.append(
+                evaluate(f"{getattr(model, 'name', 'model')} alone", memory.dense_ranker(index), rows, topic_of)
+            )
+        reports.append(evaluate("BM25 alone", memory.bm25_ranker(), rows, topic_of))
+        primary = searcher.embeddings.parts[0][0]
+        rag = plain_rag_ranker(knowledge_dir, primary)
+        reports.append(evaluate("plain LangChain RAG (500-char chunks, e5)", rag, rows, topic_of))
+    return reports
+
+
+def format_reports(reports: Sequence[Report], split: str) -> str:
+    lines = [f"split: {split}   n={reports[0].n if reports else 0}", ""]
+    lines.append(f"{'retriever':<46} {'R@1':>6} {'R@3':>6} {'MRR':>6} {'p50 ms':>8} {'p95 ms':>8}")
+    for r in reports:
+        lines.append(
+            f"{r.name:<46} {r.recall_at_1:6.3f} {r.recall_at_3:6.3f} {r.mrr:6.3f} {r.latency_p50_ms:8.1f} {r.latency_p95_ms:8.1f}"
+        )
+    if reports:
+        lines += ["", "misses of the configured retriever (top-1 wrong), by expected topic:"]
+        for topic, misses in reports[0].misses.items():
+            lines.append(f"  {topic}: {', '.join(misses)}")
+    return "\n".join(lines)

@@ -1,0 +1,166 @@
+"""The vector index in Chroma: incremental builds into a fresh collection, then an atomic switch.
+
+A build never edits the collection the server reads. It writes a new collection (copying the vectors of unchanged
+chunks, embedding only new or changed ones), then moves the pointer and drops the old collection. So a server
+never sees a half-built index, and an interrupted `bot index` leaves the previous index in place.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from bot.config import Settings
+from bot.retrieval.chunks import Chunk
+
+log = logging.getLogger(__name__)
+
+POINTER_COLLECTION = "bot_index_pointer"
+CHUNK_PREFIX = "chunks_"
+BATCH = 64
+
+
+def make_chroma_client(settings: Settings) -> Any:
+    """HttpClient when CHROMA_HOST is set, else a PersistentClient under data/ (or CHROMA_PATH)."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    if settings.chroma_host:
+        return chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings)
+    path = settings.resolved_chroma_path
+    path.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+
+
+def _pointer(client: Any) -> Any:
+    # The pointer is a tiny collection whose metadata names the active chunk collection; it lives in the same
+    # Chroma (disk or server) so every process sharing the index agrees on it.
+    return client.get_or_create_collection(POINTER_COLLECTION, metadata={"active": ""}, embedding_function=None)
+
+
+def active_collection_name(client: Any) -> str | None:
+    try:
+        meta = _pointer(client).metadata or {}
+    except Exception:
+        log.exception("cannot read the index pointer")
+        return None
+    name = meta.get("active") or None
+    return str(name) if name else None
+
+
+def _set_active(client: Any, name: str, info: dict[str, Any]) -> None:
+    _pointer(client).modify(metadata={"active": name, **info})
+
+
+@dataclass
+class IndexReport:
+    articles: int
+    chunks: int
+    embedded: int
+    reused: int
+    removed: int
+    seconds: float
+    collection: str
+    changed: bool
+
+    def summary(self) -> str:
+        if not self.changed:
+            return f"index up to date: {self.articles} articles, {self.chunks} chunks ({self.seconds:.1f} s)"
+        return (
+            f"indexed {self.articles} articles, {self.chunks} chunks "
+            f"({self.embedded} embedded, {self.reused} reused, {self.removed} removed) in {self.seconds:.1f} s"
+        )
+
+
+def build_index(
+    client: Any,
+    chunks: list[Chunk],
+    embeddings: Any,
+    *,
+    rebuild: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> IndexReport:
+    """Bring the active collection in line with `chunks`; embeds only what changed unless `rebuild`."""
+    start = time.perf_counter()
+    embedder_name = str(getattr(embeddings, "name", type(embeddings).__name__))
+    old_name = active_collection_name(client)
+    old: dict[str, tuple[str, np.ndarray]] = {}
+    old_ok = False
+    if old_name and not rebuild:
+        try:
+            collection = client.get_collection(old_name, embedding_function=None)
+            meta = collection.metadata or {}
+            old_ok = meta.get("embedder") == embedder_name
+            if old_ok:
+                got = collection.get(include=["metadatas", "embeddings"])
+                for cid, md, vec in zip(got["ids"], got["metadatas"], got["embeddings"], strict=True):
+                    old[cid] = (str((md or {}).get("content_hash", "")), np.asarray(vec, dtype=np.float32))
+        except Exception:
+            log.warning("previous index collection %s unreadable; building from scratch", old_name)
+            old, old_ok = {}, False
+
+    wanted = {c.id: c for c in chunks}
+    unchanged = [c for c in chunks if c.id in old and old[c.id][0] == c.content_hash]
+    to_embed = [c for c in chunks if not (c.id in old and old[c.id][0] == c.content_hash)]
+    removed = [cid for cid in old if cid not in wanted]
+    articles = len({c.article_id for c in chunks})
+    if old_ok and not to_embed and not removed:
+        return IndexReport(
+            articles, len(chunks), 0, len(unchanged), 0, time.perf_counter() - start, old_name or "", False
+        )
+
+    name = f"{CHUNK_PREFIX}{time.strftime('%Y%m%d%H%M%S')}_{uuid.uuid4().hex[:6]}"
+    collection = client.create_collection(
+        name,
+        metadata={"hnsw:space": "cosine", "embedder": embedder_name, "state": "building"},
+        embedding_function=None,
+    )
+    try:
+        for begin in range(0, len(unchanged), 512):
+            batch = unchanged[begin : begin + 512]
+            collection.add(
+                ids=[c.id for c in batch],
+                embeddings=np.vstack([old[c.id][1] for c in batch]),
+                documents=[c.text for c in batch],
+                metadatas=[c.metadata() for c in batch],
+            )
+            if progress:
+                progress(len(batch))
+        for begin in range(0, len(to_embed), BATCH):
+            batch = to_embed[begin : begin + BATCH]
+            vectors = embeddings.embed_documents_array([c.text for c in batch])
+            collection.add(
+                ids=[c.id for c in batch],
+                embeddings=vectors,
+                documents=[c.text for c in batch],
+                metadatas=[c.metadata() for c in batch],
+            )
+            if progress:
+                progress(len(batch))
+        # The distance function is fixed at creation (cosine); only our own keys change here.
+        collection.modify(metadata={"embedder": embedder_name, "state": "complete"})
+    except BaseException:
+        client.delete_collection(name)
+        raise
+    _set_active(client, name, {"embedder": embedder_name, "chunks": len(chunks), "articles": articles})
+    _drop_stale_collections(client, keep=name)
+    return IndexReport(
+        articles, len(chunks), len(to_embed), len(unchanged), len(removed), time.perf_counter() - start, name, True
+    )
+
+
+def _drop_stale_collections(client: Any, keep: str) -> None:
+    for entry in client.list_collections():
+        name = entry if isinstance(entry, str) else entry.name
+        if name.startswith(CHUNK_PREFIX) and name != keep:
+            try:
+                client.delete_collection(name)
+            except Exception:
+                log.debug("could not drop %s", name)

@@ -1,0 +1,63 @@
+"""Wire the configured embeddings, Chroma client and searcher together (one place for the defaults)."""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+from typing import Any
+
+from bot.config import Settings
+from bot.retrieval.embeddings import (
+    FusedEmbeddings,
+    SentenceTransformerEmbeddings,
+    UniversalSentenceEncoderEmbeddings,
+    default_e5_path,
+)
+from bot.retrieval.index import active_collection_name, make_chroma_client
+from bot.retrieval.retriever import HybridSearcher
+
+log = logging.getLogger(__name__)
+
+# Weight of the primary model in the fused vector, chosen on the dev split (README, "Retrieval"); USE gets
+# EMBEDDING_USE_WEIGHT.
+E5_WEIGHT = 0.5
+
+
+class IndexNotReady(RuntimeError):
+    """No complete index yet: run `bot index`."""
+
+
+def primary_model_path(settings: Settings) -> str:
+    if settings.embedding_model:
+        return settings.embedding_model
+    path = default_e5_path(settings.models_dir)
+    if not (path / "config.json").exists():
+        raise IndexNotReady(f"embedding model missing at {path}: run `bot models build`")
+    return str(path)
+
+
+@lru_cache(maxsize=4)
+def _load_sentence_model(path: str, threads: int) -> SentenceTransformerEmbeddings:
+    return SentenceTransformerEmbeddings(path, threads=threads)
+
+
+@lru_cache(maxsize=2)
+def _load_use(threads: int) -> UniversalSentenceEncoderEmbeddings:
+    return UniversalSentenceEncoderEmbeddings(threads=threads)
+
+
+def build_embeddings(settings: Settings) -> FusedEmbeddings:
+    """The configured fused embedder: the primary sentence-transformers model plus USE (weight 0 disables it)."""
+    primary = _load_sentence_model(primary_model_path(settings), settings.embedding_threads)
+    parts: list[tuple[Any, float]] = [(primary, E5_WEIGHT)]
+    if settings.embedding_use_weight > 0:
+        parts.append((_load_use(settings.embedding_threads), settings.embedding_use_weight))
+    return FusedEmbeddings(parts)
+
+
+def open_searcher(settings: Settings, embeddings: Any | None = None) -> HybridSearcher:
+    client = make_chroma_client(settings)
+    name = active_collection_name(client)
+    if not name:
+        raise IndexNotReady("no search index yet: run `bot index`")
+    return HybridSearcher(client, name, embeddings or build_embeddings(settings))
