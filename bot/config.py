@@ -23,12 +23,23 @@ class Settings(BaseSettings):
     knowledge_dir: Path = Field(default=PROJECT_ROOT / "knowledge", alias="KNOWLEDGE_DIR")
     prompts_dir: Path = Field(default=PROJECT_ROOT / "prompts", alias="PROMPTS_DIR")
     data_dir: Path = Field(default=PROJECT_ROOT / "data", alias="DATA_DIR")
+    models_path: Path | None = Field(default=None, alias="MODELS_DIR")
 
     # LINE (optional: without them the web chat still works and the webhook answers 503)
     line_channel_secret: SecretStr | None = Field(default=None, alias="LINE_CHANNEL_SECRET")
     line_channel_access_token: SecretStr | None = Field(default=None, alias="LINE_CHANNEL_ACCESS_TOKEN")
     line_api_base_url: str = Field(default="https://api.line.me", alias="LINE_API_BASE_URL")
     line_request_timeout: float = Field(default=10.0, alias="LINE_REQUEST_TIMEOUT")
+    # In groups and rooms the bot answers only when mentioned or when a message contains this keyword ("" = mention only).
+    line_group_keyword: str = Field(default="#相談", alias="LINE_GROUP_KEYWORD")
+    line_worker_concurrency: int = Field(default=8, ge=1, alias="LINE_WORKER_CONCURRENCY")
+    # A claimed inbox event whose worker went silent this long is taken over (crashed process).
+    line_inbox_stale_seconds: float = Field(default=120.0, gt=0, alias="LINE_INBOX_STALE_SECONDS")
+    line_inbox_poll_seconds: float = Field(default=1.0, gt=0, alias="LINE_INBOX_POLL_SECONDS")
+    # Reply tokens last about a minute after the webhook arrives; past this age the answer is pushed instead.
+    line_reply_window_seconds: float = Field(default=50.0, ge=0, alias="LINE_REPLY_WINDOW_SECONDS")
+    line_send_attempts: int = Field(default=4, ge=1, le=10, alias="LINE_SEND_ATTEMPTS")
+    line_retry_base_seconds: float = Field(default=0.5, ge=0, alias="LINE_RETRY_BASE_SECONDS")
 
     # Storage
     database_url: str | None = Field(default=None, alias="DATABASE_URL")
@@ -40,6 +51,8 @@ class Settings(BaseSettings):
     # Embeddings: the default is the offline e5 rebuild; any sentence-transformers path or hub name works.
     embedding_model: str | None = Field(default=None, alias="EMBEDDING_MODEL")
     embedding_threads: int = Field(default=2, alias="EMBEDDING_THREADS")
+    # Weight of the Universal Sentence Encoder in the fused vector (0 turns it off); the primary model gets 0.5.
+    embedding_use_weight: float = Field(default=0.5, alias="EMBEDDING_USE_WEIGHT")
 
     # Optional LLM rewrite (any OpenAI-compatible endpoint)
     llm_base_url: str | None = Field(default=None, alias="LLM_BASE_URL")
@@ -49,6 +62,16 @@ class Settings(BaseSettings):
 
     # Web chat
     web_allowed_origins: str = Field(default="", alias="WEB_ALLOWED_ORIGINS")
+    # Sources become links when set, e.g. "https://media.example.com/articles/{article_id}" ({topic} works too).
+    web_article_url_template: str = Field(default="", alias="WEB_ARTICLE_URL_TEMPLATE")
+    web_max_message_chars: int = Field(default=2000, alias="WEB_MAX_MESSAGE_CHARS")  # longer: 413
+    web_max_body_bytes: int = Field(default=32768, alias="WEB_MAX_BODY_BYTES")  # any /api/ request body: 413
+    # Rate limits per sliding window: messages per visitor, API requests per client IP (in-process, or Redis).
+    web_rate_limit_window: float = Field(default=60.0, alias="WEB_RATE_LIMIT_WINDOW")
+    web_rate_limit_visitor: int = Field(default=12, alias="WEB_RATE_LIMIT_VISITOR")
+    web_rate_limit_ip: int = Field(default=120, alias="WEB_RATE_LIMIT_IP")
+    web_rate_limit_prefix: str = Field(default="career-partner:ratelimit:", alias="WEB_RATE_LIMIT_PREFIX")
+    web_heartbeat_seconds: float = Field(default=10.0, alias="WEB_HEARTBEAT_SECONDS")  # SSE keep-alive comments
 
     @property
     def resolved_database_url(self) -> str:
@@ -60,7 +83,7 @@ class Settings(BaseSettings):
 
     @property
     def models_dir(self) -> Path:
-        return self.data_dir / "models"
+        return self.models_path or self.data_dir / "models"
 
     @property
     def line_enabled(self) -> bool:

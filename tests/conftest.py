@@ -21,3 +21,53 @@ def fixtures_dir() -> Path:
 @pytest.fixture(scope="session")
 def knowledge_dir() -> Path:
     return KNOWLEDGE
+
+
+DATA = ROOT / "data"
+
+
+@pytest.fixture(scope="session")
+def index_settings():
+    """Settings whose model and search index are the repo's own `data/` (built by `make prepare`, or here)."""
+    from bot.config import Settings
+    from bot.knowledge.library import load_library
+    from bot.retrieval.chunks import library_chunks
+    from bot.retrieval.e5_build import build_e5_model
+    from bot.retrieval.embeddings import default_e5_path
+    from bot.retrieval.index import build_index, make_chroma_client
+    from bot.retrieval.stack import build_embeddings
+
+    settings = Settings(DATA_DIR=DATA, KNOWLEDGE_DIR=KNOWLEDGE)
+    build_e5_model(default_e5_path(settings.models_dir))
+    # Incremental: a no-op when `make prepare` already indexed this library.
+    build_index(make_chroma_client(settings), library_chunks(load_library(KNOWLEDGE)), build_embeddings(settings))
+    return settings
+
+
+@pytest.fixture(scope="session")
+def searcher(index_settings):
+    from bot.retrieval.stack import open_searcher
+
+    return open_searcher(index_settings)
+
+
+@pytest.fixture
+def app_settings(tmp_path, index_settings):
+    """Per-test database and data dir; shared model and index."""
+    return index_settings.model_copy(
+        update={"data_dir": tmp_path, "models_path": index_settings.models_dir, "chroma_path": DATA / "chroma"}
+    )
+
+
+@pytest.fixture
+def services(app_settings, searcher):
+    from bot.dialogue.factory import build_engine
+
+    built = build_engine(app_settings, searcher=searcher)
+    yield built
+    built.store.close()
+
+
+@pytest.fixture
+def engine(services):
+    return services.engine

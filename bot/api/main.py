@@ -2,29 +2,96 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 
 from bot.api.metrics import Metrics
-from bot.api.routes import health
+from bot.api.routes import chat, health, line
+from bot.channels.web.middleware import BodySizeLimitMiddleware, CORSMiddleware, cors_options
 from bot.config import Settings, get_settings
+from bot.dialogue.factory import Services, build_engine
 
 log = logging.getLogger(__name__)
 
+# Each channel owns its clients and workers through its own lifespan, entered after the engine is up.
+CHANNEL_LIFESPANS = (chat.lifespan, line.lifespan)
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
         app.state.metrics = Metrics()
-        app.state.readiness = {"app": "ok"}
-        yield
+        app.state.readiness = {"engine": "starting"}
+        app.state.services = services
+        if services is None:
+            try:
+                # Loading models and the index takes seconds: do it off the event loop.
+                app.state.services = await asyncio.to_thread(build_engine, settings)
+            except Exception as exc:
+                log.error("engine unavailable: %s", exc)
+                app.state.not_ready_reason = str(exc)
+                app.state.readiness = {"engine": f"unavailable: {exc}"}
+        if app.state.services is not None:
+            app.state.readiness = {"engine": "ok", "store": "ok"}
+        async with AsyncExitStack() as stack:
+            for channel in CHANNEL_LIFESPANS:
+                await stack.enter_async_context(channel(app))
+            yield
+        if services is None and app.state.services is not None:
+            app.state.services.store.close()
 
     app = FastAPI(title="Career partner", version="0.1.0", lifespan=lifespan)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, str) else "error"
+        return JSONResponse(
+            {"error": _error_code(exc.status_code), "message": detail}, status_code=exc.status_code, headers=exc.headers
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        return JSONResponse(
+            {"error": "invalid_request", "message": f"{where}: {first.get('msg', 'invalid input')}".strip(": ")},
+            status_code=422,
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Log the failure (no message text is part of an exception we raise), answer without a stack trace.
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse(
+            {"error": "internal_error", "message": "申し訳ありません。時間をおいてもう一度お試しください。"},
+            status_code=500,
+        )
+
     app.include_router(health.router)
+    app.include_router(chat.router)
+    app.include_router(line.router)
+    # Web chat limits: the body size under /api/ (413), then CORS outermost so the widget can read every error.
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.web_max_body_bytes)
+    app.add_middleware(CORSMiddleware, **cors_options(settings.web_allowed_origins))
     return app
+
+
+def _error_code(status: int) -> str:
+    return {
+        400: "bad_request",
+        401: "unauthorized",
+        403: "forbidden",
+        404: "not_found",
+        413: "too_large",
+        429: "rate_limited",
+        503: "unavailable",
+    }.get(status, "error")

@@ -1,0 +1,1 @@
+"""Answers: the one answer model every channel renders, and the composers that build it."""

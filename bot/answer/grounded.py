@@ -1,0 +1,241 @@
+"""The grounded composer: the three-part answer built from the curated article's own items.
+
+Items are shown as the curated text says them (for labour-law topics that matters: no free paraphrase). What is
+personal is the selection and order: factors and steps that match what this worker wrote come first, the opening
+sentence reflects their situation, and only what fits on a phone is shown; the rest is one tap away (follow-ups).
+"""
+
+from __future__ import annotations
+
+import math
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.answer.model import ActionGroup, AnalysisPoint, Answer, Source, StrategyPoint
+from bot.answer.prompts import Lexicon, load_lexicon, load_replies
+from bot.answer.render import render_text
+from bot.knowledge.model import Article, Item, Role
+from bot.retrieval.retriever import RetrievalResult
+from bot.retrieval.tokenize_ja import get_tokenizer
+
+# What fits a phone screen in the first answer; "もっと詳しく" shows everything.
+MAX_FACTORS = 3
+MAX_ITEMS_PER_GROUP = 2
+MAX_STRATEGY = 3
+MIN_SOURCES = 3
+# A second article joins a mixed worry when it is this close to the best one and of another topic.
+MIXED_MARGIN = 0.04
+
+
+@dataclass(frozen=True)
+class Signals:
+    """What the message says about this worker, for personalisation."""
+
+    role: str | None
+    situations: tuple[str, ...]
+    boosts: tuple[tuple[str, float], ...]  # (word, weight of the situation that asked for it)
+    feeling: str
+    tokens: frozenset[str] = field(default_factory=frozenset)
+
+
+def item_text(item: Item) -> str:
+    return f"{item.title}：{item.detail}" if item.title else item.detail
+
+
+class ItemRanker:
+    """Scores article items against the message: shared words (idf-weighted) plus the lexicon's boosts."""
+
+    def __init__(self, articles: dict[str, Article]) -> None:
+        tokenizer = get_tokenizer()
+        self._tokens: dict[int, frozenset[str]] = {}
+        df: Counter[str] = Counter()
+        for article in articles.values():
+            for item in _all_items(article):
+                tokens = frozenset(tokenizer.tokens(item_text(item)))
+                self._tokens[id(item)] = tokens
+                df.update(tokens)
+        n = max(sum(1 for _ in self._tokens), 1)
+        self._idf = {t: math.log(1 + n / c) for t, c in df.items()}
+
+    def tokens_of(self, item: Item) -> frozenset[str]:
+        found = self._tokens.get(id(item))
+        if found is None:
+            found = frozenset(get_tokenizer().tokens(item_text(item)))
+        return found
+
+    def score(self, item: Item, signals: Signals) -> float:
+        overlap = sum(self._idf.get(t, 1.0) for t in self.tokens_of(item) & signals.tokens)
+        text = item_text(item)
+        boost = sum(3.0 * w for word, w in signals.boosts if word in item.title) + sum(
+            1.5 * w for word, w in signals.boosts if word in text
+        )
+        return overlap + boost
+
+
+def _all_items(article: Article) -> list[Item]:
+    out: list[Item] = []
+    for section in article.sections:
+        out += section.items
+        for step in section.steps:
+            out += step.items
+    return out
+
+
+def read_signals(message: str, lexicon: Lexicon) -> Signals:
+    text = unicodedata.normalize("NFKC", message)
+    role = next((label for pattern, label in lexicon.roles if pattern.search(text)), None)
+    matched = [s for s in lexicon.situations if s.pattern.search(text)]
+    # The opening names at most two situations, the most telling first, and not two that say the same thing.
+    phrases: list[str] = []
+    covered: set[str] = set()
+    for situation in sorted(matched, key=lambda s: -s.weight):
+        if len(phrases) < 2 and len(set(situation.boost) & covered) * 2 <= len(situation.boost):
+            phrases.append(situation.phrase)
+            covered |= set(situation.boost)
+    weights: dict[str, float] = {}
+    for situation in matched:
+        for word in situation.boost:
+            weights[word] = max(weights.get(word, 0.0), situation.weight)
+    feeling = next(
+        (sentence for pattern, sentence in lexicon.feelings if pattern.search(text)), lexicon.default_feeling
+    )
+    return Signals(role, tuple(phrases), tuple(weights.items()), feeling, frozenset(get_tokenizer().tokens(text)))
+
+
+def _ordered(items: list[Item], ranker: ItemRanker, signals: Signals) -> list[Item]:
+    """Most relevant first; ties keep the article's own order (the curated reasoning order)."""
+    scored = [(ranker.score(item, signals), -i, item) for i, item in enumerate(items)]
+    return [item for _, _, item in sorted(scored, key=lambda t: (t[0], t[1]), reverse=True)]
+
+
+class GroundedComposer:
+    """Builds `Answer`s from library articles; no network, no model calls beyond the tokenizer."""
+
+    def __init__(self, articles: dict[str, Article], topic_names: dict[str, str], prompts_dir: Path) -> None:
+        self.articles = articles
+        self.topic_names = topic_names
+        self.prompts_dir = prompts_dir
+        self.lexicon = load_lexicon(prompts_dir)
+        self.replies = load_replies(prompts_dir)
+        self.ranker = ItemRanker(articles)
+
+    # ----- pieces -------------------------------------------------------------------------------------------------
+    def sources(self, retrieval: RetrievalResult) -> list[Source]:
+        return [
+            Source(article_id=h.article_id, title=h.title, topic=h.topic, score=round(h.score, 4))
+            for h in retrieval.articles
+        ]
+
+    def empathy(self, signals: Signals, topic: str | None) -> str:
+        templates = self.lexicon.templates
+        topic_name = self.topic_names.get(topic or "", "お仕事")
+        situations = templates["situation_joiner"].join(signals.situations[:2])
+        if signals.role and situations:
+            template = templates["with_role_and_situations"]
+        elif situations:
+            template = templates["with_situations"]
+        elif signals.role:
+            template = templates["with_role_only"]
+        else:
+            template = templates["topic_only"]
+        return template.format(
+            role=signals.role or "", situations=situations, topic_name=topic_name, feeling=signals.feeling
+        )
+
+    def follow_ups(self, article: Article, *, full: bool = False) -> list[str]:
+        labels = self.replies["follow_ups"]
+        options = [labels["next"] if full else labels["more"]]
+        if article.section(Role.CASE):
+            options.append(labels["case"])
+        if article.section(Role.EXPERT):
+            options.append(labels["expert"])
+        options.append(labels["other"])
+        return options[:4]
+
+    # ----- answers ------------------------------------------------------------------------------------------------
+    def advice(
+        self,
+        message: str,
+        retrieval: RetrievalResult,
+        *,
+        article_id: str | None = None,
+        full: bool = False,
+        context: str = "",
+    ) -> Answer:
+        """The three-part answer for the best (or the given) article, personalised to `message` (+ context)."""
+        best = retrieval.best
+        aid = article_id or (best.article_id if best else None)
+        if aid is None or aid not in self.articles:
+            raise LookupError("no article to answer from")
+        article = self.articles[aid]
+        signals = read_signals(f"{context}\n{message}" if context else message, self.lexicon)
+
+        analysis = article.section(Role.ANALYSIS)
+        factors = _ordered(analysis.items, self.ranker, signals) if analysis else []
+        if not full:
+            factors = factors[:MAX_FACTORS]
+
+        groups: list[ActionGroup] = []
+        plan = article.section(Role.ACTION_PLAN)
+        for step in plan.steps if plan else []:
+            items = _ordered(step.items, self.ranker, signals)
+            if not full:
+                items = items[:MAX_ITEMS_PER_GROUP]
+            groups.append(ActionGroup(title=step.heading, steps=[item_text(i) for i in items]))
+
+        extra = self._mixed_worry_step(article, retrieval, signals) if not full and article_id is None else None
+        cited = [article.id]
+        if extra is not None:
+            other, group = extra
+            groups.append(group)
+            cited.append(other.id)
+
+        strategy = article.section(Role.STRATEGY)
+        strategy_items = strategy.items if strategy else []
+        if not full:
+            strategy_items = strategy_items[:MAX_STRATEGY]
+
+        sources = self.sources(retrieval)
+        # Cited articles lead the sources even when a follow-up pinned an article that ranked lower for this text.
+        ordered_sources = [s for c in cited for s in sources if s.article_id == c]
+        for c in cited:
+            if not any(s.article_id == c for s in ordered_sources):
+                a = self.articles[c]
+                ordered_sources.append(Source(article_id=a.id, title=a.title, topic=a.topic or "", score=0.0))
+        ordered_sources += [s for s in sources if s.article_id not in cited]
+
+        answer = Answer(
+            kind="advice",
+            topic=article.topic,
+            sources=ordered_sources,
+            empathy=self.empathy(signals, article.topic),
+            situation_analysis=[AnalysisPoint(title=i.title, detail=i.detail) for i in factors],
+            action_plan=groups,
+            career_strategy=[StrategyPoint(title=i.title, detail=i.detail) for i in strategy_items],
+            follow_ups=self.follow_ups(article, full=full),
+        )
+        answer.text = render_text(answer, self.replies, [self.articles[c].title for c in cited])
+        return answer
+
+    def _mixed_worry_step(
+        self, article: Article, retrieval: RetrievalResult, signals: Signals
+    ) -> tuple[Article, ActionGroup] | None:
+        """One step from a second article when the message clearly carries a second worry of another topic."""
+        if len(retrieval.articles) < 2 or not retrieval.best:
+            return None
+        second = retrieval.articles[1]
+        if second.topic == article.topic or retrieval.best.score - second.score > MIXED_MARGIN:
+            return None
+        other = self.articles.get(second.article_id)
+        plan = other.section(Role.ACTION_PLAN) if other else None
+        if other is None or plan is None:
+            return None
+        candidates = [i for step in plan.steps for i in step.items]
+        ranked = _ordered(candidates, self.ranker, signals)
+        if not ranked or self.ranker.score(ranked[0], signals) < 2.0:
+            return None  # nothing in the other article speaks to what they wrote: do not pad
+        name = self.topic_names.get(other.topic or "", other.title)
+        title = str(self.replies["phrases"]["mixed_group"]).format(name=name)
+        return other, ActionGroup(title=title, steps=[item_text(ranked[0])])

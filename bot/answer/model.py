@@ -1,0 +1,60 @@
+"""The answer model. Its JSON (`bot ask --json`) is a public contract: keys and kinds are fixed."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+AnswerKind = Literal["advice", "clarify", "escalation"]
+EscalationKind = Literal["suicide", "self-harm", "mental", "harassment-severe", "labor-law"]
+
+
+class Source(BaseModel):
+    """One retrieved article, best first."""
+
+    article_id: str
+    title: str
+    topic: str
+    score: float
+
+
+class AnalysisPoint(BaseModel):
+    title: str
+    detail: str
+
+
+class ActionGroup(BaseModel):
+    title: str
+    steps: list[str]
+
+
+class StrategyPoint(BaseModel):
+    title: str
+    detail: str
+
+
+class HelpResource(BaseModel):
+    name: str
+    contact: str
+    hours: str
+    url: str
+
+
+class Escalation(BaseModel):
+    kind: EscalationKind
+    message: str
+    resources: list[HelpResource] = Field(default_factory=list)
+
+
+class Answer(BaseModel):
+    kind: AnswerKind
+    topic: str | None = None
+    sources: list[Source] = Field(default_factory=list)
+    empathy: str = ""
+    situation_analysis: list[AnalysisPoint] = Field(default_factory=list)
+    action_plan: list[ActionGroup] = Field(default_factory=list)
+    career_strategy: list[StrategyPoint] = Field(default_factory=list)
+    follow_ups: list[str] = Field(default_factory=list)
+    escalation: Escalation | None = None
+    text: str = ""

@@ -1,0 +1,61 @@
+"""Load prompt and reply templates from `prompts/` (files, not code)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+@dataclass(frozen=True)
+class Situation:
+    pattern: re.Pattern[str]
+    phrase: str
+    boost: tuple[str, ...]
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    templates: dict[str, str]
+    default_feeling: str
+    feelings: tuple[tuple[re.Pattern[str], str], ...]
+    roles: tuple[tuple[re.Pattern[str], str], ...]
+    situations: tuple[Situation, ...]
+
+
+def _yaml(path: Path) -> dict[str, Any]:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping")
+    return data
+
+
+@lru_cache(maxsize=8)
+def load_lexicon(prompts_dir: Path) -> Lexicon:
+    data = _yaml(prompts_dir / "empathy.yaml")
+    return Lexicon(
+        templates=dict(data["templates"]),
+        default_feeling=str(data["default_feeling"]),
+        feelings=tuple((re.compile(f["pattern"]), str(f["sentence"])) for f in data["feelings"]),
+        roles=tuple((re.compile(r["pattern"]), str(r["label"])) for r in data["roles"]),
+        situations=tuple(
+            Situation(
+                re.compile(s["pattern"]), str(s["phrase"]), tuple(s.get("boost") or ()), float(s.get("weight", 1))
+            )
+            for s in data["situations"]
+        ),
+    )
+
+
+@lru_cache(maxsize=8)
+def load_replies(prompts_dir: Path) -> dict[str, Any]:
+    return _yaml(prompts_dir / "replies.yaml")
+
+
+def load_text(prompts_dir: Path, name: str) -> str:
+    return (prompts_dir / name).read_text(encoding="utf-8")

@@ -1,0 +1,40 @@
+"""Plain-text rendering of an answer (CLI, LINE fallback, the `text` key of the JSON contract)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.answer.model import Answer
+
+
+def render_text(answer: Answer, replies: dict[str, Any], cited: list[str] | None = None) -> str:
+    """`cited`: titles of the articles the answer was built from (default: the best source)."""
+    headings = replies["headings"]
+    lines: list[str] = []
+    if answer.empathy:
+        lines += [answer.empathy, ""]
+    if answer.escalation is not None:
+        lines += [answer.escalation.message, ""]
+        for r in answer.escalation.resources:
+            lines.append(f"・{r.name}　{r.contact}（{r.hours}）")
+        lines.append("")
+    if answer.situation_analysis:
+        lines.append(f"■ {headings['analysis']}")
+        lines += [f"・{p.title}：{p.detail}" if p.title else f"・{p.detail}" for p in answer.situation_analysis]
+        lines.append("")
+    if answer.action_plan:
+        lines.append(f"■ {headings['action_plan']}")
+        for n, group in enumerate(answer.action_plan, start=1):
+            lines.append(f"【{n}. {group.title}】")
+            lines += [f"・{step}" for step in group.steps]
+        lines.append("")
+    if answer.career_strategy:
+        lines.append(f"■ {headings['strategy']}")
+        lines += [f"・{p.title}：{p.detail}" if p.title else f"・{p.detail}" for p in answer.career_strategy]
+        lines.append("")
+    if answer.kind == "advice" and answer.sources:
+        titles = cited or [answer.sources[0].title]
+        lines.append(f"{headings['sources']}：" + "／".join(f"「{t}」" for t in titles))
+    if answer.follow_ups and answer.kind == "clarify":
+        lines += [f"{n}. {choice}" for n, choice in enumerate(answer.follow_ups, start=1)]
+    return "\n".join(lines).strip()

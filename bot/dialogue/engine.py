@@ -1,0 +1,419 @@
+"""The conversation engine every channel shares: `(conversation id, message) -> Answer`.
+
+Order of work on every turn: safety first (before retrieval), then commands and small talk, then follow-ups on the
+article under discussion, then retrieval for a new worry (or one clarifying question when nothing fits). State lives
+in the store; one conversation's turns run one at a time, different conversations in parallel.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import weakref
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bot.answer.grounded import GroundedComposer, item_text
+from bot.answer.model import ActionGroup, Answer, Escalation
+from bot.answer.render import render_text
+from bot.dialogue.intents import (
+    Intent,
+    classify,
+    is_how_to_question,
+    is_vague,
+    looks_like_follow_up_question,
+    normalise,
+)
+from bot.knowledge.model import Article, Role
+from bot.retrieval.retriever import HybridSearcher, RetrievalResult
+from bot.safety.detector import detect_crisis
+from bot.safety.helplines import build_escalation
+from bot.store.base import ConversationState, Store
+
+log = logging.getLogger(__name__)
+
+HISTORY_TURNS = 20  # turns kept per conversation; older ones are folded into the state's summary
+CONTEXT_TURNS = 3  # earlier user messages that steer retrieval for short follow-ups
+SHORT_MESSAGE = 30  # characters: below this, earlier context helps place the message
+CLARIFY_BELOW = 0.25  # calibrated confidence under which we ask instead of guessing
+VAGUE_CLARIFY_BELOW = 0.9  # a message made only of generic words is clarified unless retrieval is very sure
+FOLLOW_UP_MARGIN = 0.03  # a follow-up question stays with the current article unless another is clearly better
+MAX_CHOICES = 4
+CRISIS_ONLY = {"suicide", "self-harm", "mental"}
+
+
+@dataclass(frozen=True)
+class EngineReply:
+    answer: Answer
+    turn_id: int
+
+
+class ConversationLocks:
+    """One lock per conversation id, dropped when nobody holds a reference."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
+
+    def get(self, conversation_id: str) -> Any:
+        with self._guard:
+            lock = self._locks.get(conversation_id)
+            if lock is None:
+                lock = _Lock()
+                self._locks[conversation_id] = lock
+            return lock
+
+
+class _Lock:
+    # threading.Lock cannot be weak-referenced; a tiny wrapper can.
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> None:
+        self._lock.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+
+
+class DialogueEngine:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        searcher: HybridSearcher,
+        composer: GroundedComposer,
+        knowledge_dir: Path,
+        prompts_dir: Path,
+        rewriter: Any | None = None,
+    ) -> None:
+        self.store = store
+        self.searcher = searcher
+        self.composer = composer
+        self.articles: dict[str, Article] = composer.articles
+        self.topic_names = composer.topic_names
+        self.replies = composer.replies
+        self.knowledge_dir = knowledge_dir
+        self.prompts_dir = prompts_dir
+        self.rewriter = rewriter  # optional LLM rewrite; falls back to the grounded answer on any failure
+        self._locks = ConversationLocks()
+
+    # ----- public API -----------------------------------------------------------------------------------------------
+    def handle(self, conversation_id: str, text: str, *, channel_message_id: str | None = None) -> EngineReply:
+        """Answer one message. Turns of one conversation are processed strictly one after another."""
+        with self._locks.get(conversation_id):
+            state = self.store.get_state(conversation_id) or ConversationState()
+            intent = classify(text)
+            if intent == Intent.DELETE:
+                self.store.delete_user_data(conversation_id)
+                answer = self._plain(self.replies["deleted"], follow_ups=[])
+                return EngineReply(answer, 0)  # nothing is stored: the user asked for their data to be gone
+            self.store.add_turn(conversation_id, "user", text, channel_message_id=channel_message_id)
+            answer = self._answer(text, intent, state)
+            turn_id = self.store.add_turn(conversation_id, "bot", answer.text, answer=answer.model_dump(mode="json"))
+            state.last_kind = answer.kind
+            self.store.save_state(conversation_id, state)
+            self.store.prune_turns(conversation_id, HISTORY_TURNS)
+            return EngineReply(answer, turn_id)
+
+    def answer_once(self, text: str) -> Answer:
+        """A fresh conversation of one message, stored nowhere (`bot ask`)."""
+        return self._answer(text, classify(text), ConversationState())
+
+    def reset(self, conversation_id: str) -> None:
+        with self._locks.get(conversation_id):
+            self.store.save_state(conversation_id, ConversationState())
+
+    def mark_step_done(self, conversation_id: str, step: str) -> list[str]:
+        """The step checklist: remember a step as done; returns every done step."""
+        with self._locks.get(conversation_id):
+            state = self.store.get_state(conversation_id) or ConversationState()
+            if step and step not in state.done_steps:
+                state.done_steps.append(step[:200])
+            self.store.save_state(conversation_id, state)
+            return list(state.done_steps)
+
+    # ----- turn logic -----------------------------------------------------------------------------------------------
+    def _answer(self, text: str, intent: Intent, state: ConversationState) -> Answer:
+        answer = self._turn(text, intent, state)
+        if not answer.sources and text.strip():
+            # The contract: every answer carries the retrieval ranking for the message, small talk included.
+            answer.sources = self.composer.sources(self.searcher.search(text))
+        return answer
+
+    def _turn(self, text: str, intent: Intent, state: ConversationState) -> Answer:
+        message = text.strip()
+        if not message:
+            return self._plain(
+                self.replies["clarify"]["empty"], follow_ups=self._starter_choices(state), kind="clarify"
+            )
+
+        signal = detect_crisis(message)
+        if signal is not None:
+            # Log the kind and the matched cue's family only: never the message itself.
+            log.info("escalation kind=%s", signal.kind)
+            return self._escalation(message, signal.kind, state)
+
+        if intent == Intent.RESET:
+            state.__dict__.update(ConversationState().__dict__)
+            return self._plain(self.replies["reset"], follow_ups=[], kind="clarify")
+        if intent in (Intent.GREETING, Intent.THANKS, Intent.BYE, Intent.ACK):
+            return self._plain(self.replies["smalltalk"][intent.value], follow_ups=self._after_smalltalk(state))
+        if intent == Intent.KEEP_TALKING:
+            return self._plain(self.replies["smalltalk"]["ack"], follow_ups=[])
+        if intent == Intent.OTHER:
+            state.topic, state.article_id, state.pending_choices = None, None, []
+            return self._plain(self.replies["clarify"]["empty"], follow_ups=[], kind="clarify")
+
+        chosen = self._chosen_topic(message, state)
+        if chosen is not None:
+            article = self._article_for_topic(chosen)
+            if article is not None:
+                retrieval = self.searcher.search(f"{self.topic_names.get(chosen, chosen)} {state.summary[-200:]}")
+                return self._advice(message, retrieval, state, article_id=article.id, context=state.summary)
+
+        current = self.articles.get(state.article_id or "")
+        if current is not None and intent in (Intent.MORE, Intent.NEXT, Intent.CASE, Intent.EXPERT):
+            return self._follow_up(intent, current, state)
+        if current is None and intent in (Intent.MORE, Intent.NEXT, Intent.CASE, Intent.EXPERT):
+            return self._plain(self.replies["no_current_topic"], follow_ups=[], kind="clarify")
+
+        return self._worry(message, state, current)
+
+    def _worry(self, message: str, state: ConversationState, current: Article | None) -> Answer:
+        context = [state.summary] if state.summary and len(normalise(message)) < SHORT_MESSAGE else []
+        retrieval = self.searcher.search(message, context=context)
+        if current is not None and looks_like_follow_up_question(message):
+            best = retrieval.best
+            current_score = next((h.score for h in retrieval.articles if h.article_id == current.id), None)
+            stays = (
+                is_how_to_question(message)
+                or best is None
+                or best.article_id == current.id
+                or (current_score is not None and best.score - current_score < FOLLOW_UP_MARGIN)
+                or retrieval.confidence < CLARIFY_BELOW
+            )
+            if stays:
+                return self._step_question(message, current, retrieval, state)
+        vague = is_vague(message)
+        if (
+            retrieval.best is None
+            or retrieval.confidence < CLARIFY_BELOW
+            or (vague and retrieval.confidence < VAGUE_CLARIFY_BELOW)
+        ):
+            return self._clarify(retrieval, state)
+        state.summary = _append_summary(state.summary, message)
+        return self._advice(message, retrieval, state)
+
+    def _advice(
+        self,
+        message: str,
+        retrieval: RetrievalResult,
+        state: ConversationState,
+        *,
+        article_id: str | None = None,
+        context: str = "",
+        rewrite: bool = True,
+    ) -> Answer:
+        answer = self.composer.advice(message, retrieval, article_id=article_id, context=context)
+        cited = self.articles[article_id or retrieval.best.article_id]  # type: ignore[union-attr]
+        state.topic, state.article_id, state.pending_choices = cited.topic, cited.id, []
+        state.extra["shown_groups"] = len(answer.action_plan)
+        if rewrite and self.rewriter is not None:
+            answer = self.rewriter.rewrite(message, answer, retrieval)
+        return answer
+
+    def _clarify(self, retrieval: RetrievalResult, state: ConversationState) -> Answer:
+        topics: list[str] = []
+        for hit in retrieval.articles:
+            if hit.topic and hit.topic not in topics:
+                topics.append(hit.topic)
+        for fallback in ("overwork", "boss-conflict", "job-change-decision", "burnout"):
+            if len(topics) >= 3:
+                break
+            if fallback not in topics and fallback in self.topic_names:
+                topics.append(fallback)
+        topics = topics[:MAX_CHOICES]
+        choices = [self.topic_names[t] for t in topics if t in self.topic_names]
+        state.pending_choices = topics
+        answer = Answer(
+            kind="clarify",
+            topic=None,
+            sources=self.composer.sources(retrieval),
+            empathy=self.replies["clarify"]["question"],
+            follow_ups=choices,
+        )
+        answer.text = render_text(answer, self.replies)
+        return answer
+
+    def _chosen_topic(self, message: str, state: ConversationState) -> str | None:
+        if not state.pending_choices:
+            return None
+        t = normalise(message)
+        for number, topic in enumerate(state.pending_choices, start=1):
+            name = self.topic_names.get(topic, topic)
+            if t in {normalise(name), str(number), topic}:
+                return topic
+        return None
+
+    def _article_for_topic(self, topic: str) -> Article | None:
+        return next((a for a in self.articles.values() if a.topic == topic), None)
+
+    def _escalation(self, message: str, kind: str, state: ConversationState) -> Answer:
+        escalation: Escalation = build_escalation(kind, self.knowledge_dir, self.prompts_dir)  # type: ignore[arg-type]
+        retrieval = self.searcher.search(message)
+        if kind in CRISIS_ONLY:
+            # Career advice waits: the calm message and help lines only, and an offer to keep talking.
+            answer = Answer(
+                kind="escalation",
+                topic=None,
+                sources=self.composer.sources(retrieval),
+                escalation=escalation,
+                follow_ups=[self.replies["follow_ups"]["keep_talking"]],
+            )
+            answer.text = render_text(answer, self.replies)
+            state.pending_choices = []
+            return answer
+        # Severe harassment and labour-law trouble: safety and where to go first, then the curated article as written.
+        article_id = None
+        if kind == "labor-law":
+            article = self._article_for_topic("labor-rights")
+            best = retrieval.best
+            if best is not None and best.topic in {"labor-rights", "layoff", "overwork"}:
+                article_id = best.article_id
+            elif article is not None:
+                article_id = article.id
+        elif kind == "harassment-severe":
+            best = retrieval.best
+            if best is None or best.topic not in {
+                "power-harassment",
+                "coworker-relations",
+                "customer-complaints",
+                "women-career",
+            }:
+                article = self._article_for_topic("power-harassment")
+                article_id = article.id if article else None
+        # Never through the LLM: escalations show the curated content as written.
+        answer = self._advice(message, retrieval, state, article_id=article_id, rewrite=False)
+        answer = answer.model_copy(update={"kind": "escalation", "escalation": escalation})
+        answer.text = render_text(
+            answer, self.replies, [self.articles[state.article_id].title] if state.article_id else None
+        )
+        return answer
+
+    def _follow_up(self, intent: Intent, article: Article, state: ConversationState) -> Answer:
+        phrases = self.replies["phrases"]
+        retrieval = self.searcher.search(state.summary or article.title, restrict_to=None)
+        if intent == Intent.MORE:
+            answer = self.composer.advice(state.summary or article.title, retrieval, article_id=article.id, full=True)
+            answer.empathy = phrases["more_intro"].format(title=article.title)
+            answer.text = render_text(answer, self.replies, [article.title])
+            return answer
+        if intent == Intent.NEXT:
+            plan = article.section(Role.ACTION_PLAN)
+            full = self.composer.advice(state.summary or article.title, retrieval, article_id=article.id, full=True)
+            shown = int(state.extra.get("next_cursor", 0))
+            groups = full.action_plan
+            if shown >= len(groups) or plan is None:
+                return self._plain(
+                    phrases["next_done"],
+                    follow_ups=self.composer.follow_ups(article, full=True),
+                    kind="advice",
+                    topic=article.topic,
+                    retrieval=retrieval,
+                )
+            state.extra["next_cursor"] = shown + 1
+            answer = Answer(
+                kind="advice",
+                topic=article.topic,
+                sources=full.sources,
+                empathy=phrases["next_intro"],
+                action_plan=[groups[shown]],
+                follow_ups=self.composer.follow_ups(article, full=True),
+            )
+            answer.text = render_text(answer, self.replies, [article.title])
+            return answer
+        role = Role.CASE if intent == Intent.CASE else Role.EXPERT
+        section = article.section(role)
+        intro = phrases["case_intro"] if role == Role.CASE else phrases["expert_intro"]
+        body = section.text if section else ""
+        return self._plain(
+            f"{intro}\n\n{body}".strip(),
+            follow_ups=self.composer.follow_ups(article),
+            kind="advice",
+            topic=article.topic,
+            retrieval=retrieval,
+        )
+
+    def _step_question(
+        self, message: str, article: Article, retrieval: RetrievalResult, state: ConversationState
+    ) -> Answer:
+        """A free-form question about the current article: the items of that article that answer it best."""
+        from bot.answer.grounded import read_signals
+
+        signals = read_signals(message, self.composer.lexicon)
+        plan = article.section(Role.ACTION_PLAN)
+        scored = []
+        for step in plan.steps if plan else []:
+            for order, item in enumerate(step.items):
+                scored.append((self.composer.ranker.score(item, signals), -order, step.heading, item))
+        scored.sort(key=lambda t: (t[0], t[1]), reverse=True)
+        best = [s for s in scored[:2] if s[0] > 0] or scored[:1]
+        groups: list[ActionGroup] = []
+        for _, _, heading, item in best:
+            group = next((g for g in groups if g.title == heading), None)
+            if group is None:
+                group = ActionGroup(title=heading, steps=[])
+                groups.append(group)
+            group.steps.append(item_text(item))
+        question = normalise(message)[:30]
+        answer = Answer(
+            kind="advice",
+            topic=article.topic,
+            sources=self.composer.sources(retrieval),
+            empathy=self.replies["phrases"]["step_answer_intro"].format(question=question),
+            action_plan=groups,
+            follow_ups=self.composer.follow_ups(article),
+        )
+        # The article under discussion leads the sources: it is the one the answer was built from.
+        answer.sources.sort(key=lambda s: s.article_id != article.id)
+        answer.text = render_text(answer, self.replies, [article.title])
+        return answer
+
+    # ----- helpers ----------------------------------------------------------------------------------------------------
+    def _plain(
+        self,
+        text: str,
+        *,
+        follow_ups: list[str],
+        kind: str = "clarify",
+        topic: str | None = None,
+        retrieval: RetrievalResult | None = None,
+    ) -> Answer:
+        answer = Answer(
+            kind=kind,  # type: ignore[arg-type]
+            topic=topic,
+            sources=self.composer.sources(retrieval) if retrieval else [],
+            empathy=text,
+            follow_ups=follow_ups,
+        )
+        answer.text = text
+        return answer
+
+    def _after_smalltalk(self, state: ConversationState) -> list[str]:
+        if state.article_id:
+            return (
+                self.composer.follow_ups(self.articles[state.article_id]) if state.article_id in self.articles else []
+            )
+        return []
+
+    def _starter_choices(self, state: ConversationState) -> list[str]:
+        return []
+
+
+def _append_summary(summary: str, message: str) -> str:
+    """The situation so far, newest last; bounded (the store also bounds it)."""
+    message = " ".join(message.split())
+    joined = f"{summary} / {message}" if summary else message
+    return joined[-600:]
