@@ -40,8 +40,39 @@ class Signals:
     tokens: frozenset[str] = field(default_factory=frozenset)
 
 
-def item_text(item: Item) -> str:
-    return f"{item.title}：{item.detail}" if item.title else item.detail
+def item_text(item: Item, *, compact: bool = False) -> str:
+    detail = first_sentence(item.detail) if compact else item.detail
+    return f"{item.title}：{detail}" if item.title else detail
+
+
+def sentences(text: str) -> list[str]:
+    """Split at sentence ends outside quotes (「…。」 stays whole)."""
+    out: list[str] = []
+    depth, start = 0, 0
+    for index, ch in enumerate(text):
+        if ch in "「『（(":
+            depth += 1
+        elif ch in "」』）)":
+            depth = max(0, depth - 1)
+        elif ch in "。！？" and depth == 0:
+            out.append(text[start : index + 1])
+            start = index + 1
+    if text[start:].strip():
+        out.append(text[start:])
+    return out
+
+
+def first_sentence(text: str) -> str:
+    """The curated words as written, just fewer: the first sentence, or up to the example phrasing when that
+    comes in the second (「最初の電話の台本」 is worth little without the script itself)."""
+    parts = sentences(text)
+    if len(parts) >= 2 and "「" not in parts[0] and "「" in parts[1]:
+        return parts[0] + parts[1]
+    return parts[0] if parts else text
+
+
+# Labour-law answers are shown whole: a shortened legal explanation can lose the qualifier that matters.
+WHOLE_TEXT_TOPICS = frozenset({"labor-rights", "layoff"})
 
 
 class ItemRanker:
@@ -172,6 +203,8 @@ class GroundedComposer:
         article = self.articles[aid]
         signals = read_signals(f"{context}\n{message}" if context else message, self.lexicon)
 
+        # The first answer fits a phone: first sentences only; 「もっと詳しく」 shows every item in full.
+        compact = not full and article.topic not in WHOLE_TEXT_TOPICS
         analysis = article.section(Role.ANALYSIS)
         factors = _ordered(analysis.items, self.ranker, signals) if analysis else []
         if not full:
@@ -183,7 +216,7 @@ class GroundedComposer:
             items = _ordered(step.items, self.ranker, signals)
             if not full:
                 items = items[:MAX_ITEMS_PER_GROUP]
-            groups.append(ActionGroup(title=step.heading, steps=[item_text(i) for i in items]))
+            groups.append(ActionGroup(title=step.heading, steps=[item_text(i, compact=compact) for i in items]))
 
         extra = self._mixed_worry_step(article, retrieval, signals) if not full and article_id is None else None
         cited = [article.id]
@@ -211,9 +244,14 @@ class GroundedComposer:
             topic=article.topic,
             sources=ordered_sources,
             empathy=self.empathy(signals, article.topic),
-            situation_analysis=[AnalysisPoint(title=i.title, detail=i.detail) for i in factors],
+            situation_analysis=[
+                AnalysisPoint(title=i.title, detail=first_sentence(i.detail) if compact else i.detail) for i in factors
+            ],
             action_plan=groups,
-            career_strategy=[StrategyPoint(title=i.title, detail=i.detail) for i in strategy_items],
+            career_strategy=[
+                StrategyPoint(title=i.title, detail=first_sentence(i.detail) if compact else i.detail)
+                for i in strategy_items
+            ],
             follow_ups=self.follow_ups(article, full=full),
         )
         answer.text = render_text(answer, self.replies, [self.articles[c].title for c in cited])
