@@ -23,8 +23,8 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
 from bot.retrieval.bm25 import BM25Index, ReadingBM25
-from bot.retrieval.romaji import looks_like_romaji, romaji_to_hiragana
 from bot.retrieval.tokenize_ja import is_mostly_kana
+from bot.text.romaji import looks_like_romaji, romaji_message_to_hiragana
 
 CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
 # Long consultations are embedded in overlapping windows so the problem in the middle of a 600-character message is
@@ -103,7 +103,7 @@ def clean_query(text: str) -> str:
     """Normalise what people type: width variants, repeated punctuation, stray whitespace."""
     text = unicodedata.normalize("NFKC", text)
     if looks_like_romaji(text):
-        text = romaji_to_hiragana(text)
+        text = romaji_message_to_hiragana(text)
     text = re.sub(r"([!?！？。、…〜~ー])\1{2,}", r"\1\1", text)
     return re.sub(r"\s+", " ", text).strip()
 

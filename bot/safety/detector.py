@@ -28,6 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bot.answer.model import EscalationKind
+from bot.text.romaji import romaji_to_kana
 
 PRIORITY: tuple[EscalationKind, ...] = ("suicide", "self-harm", "mental", "harassment-severe", "labor-law")
 
@@ -46,66 +47,6 @@ _KATA_TO_HIRA = {code: code - 0x60 for code in range(ord("ァ"), ord("ヶ") + 1)
 # The long vowel mark stretches words (「しにたーい」) and is dropped; 々 and other letters are kept.
 _DROPPED_LETTERS = frozenset("ー")
 
-# Hepburn and Kunrei syllables, enough to read a worker typing Japanese in romaji on a PC keyboard.
-_ROMAJI: dict[str, str] = {
-    "a": "あ", "i": "い", "u": "う", "e": "え", "o": "お",
-    "ka": "か", "ki": "き", "ku": "く", "ke": "け", "ko": "こ",
-    "ga": "が", "gi": "ぎ", "gu": "ぐ", "ge": "げ", "go": "ご",
-    "sa": "さ", "shi": "し", "si": "し", "su": "す", "se": "せ", "so": "そ",
-    "za": "ざ", "ji": "じ", "zi": "じ", "zu": "ず", "ze": "ぜ", "zo": "ぞ",
-    "ta": "た", "chi": "ち", "ti": "ち", "tsu": "つ", "tu": "つ", "te": "て", "to": "と",
-    "da": "だ", "di": "ぢ", "du": "づ", "de": "で", "do": "ど",
-    "na": "な", "ni": "に", "nu": "ぬ", "ne": "ね", "no": "の",
-    "ha": "は", "hi": "ひ", "fu": "ふ", "hu": "ふ", "he": "へ", "ho": "ほ",
-    "ba": "ば", "bi": "び", "bu": "ぶ", "be": "べ", "bo": "ぼ",
-    "pa": "ぱ", "pi": "ぴ", "pu": "ぷ", "pe": "ぺ", "po": "ぽ",
-    "ma": "ま", "mi": "み", "mu": "む", "me": "め", "mo": "も",
-    "ya": "や", "yu": "ゆ", "yo": "よ",
-    "ra": "ら", "ri": "り", "ru": "る", "re": "れ", "ro": "ろ",
-    "wa": "わ", "wo": "を",
-    "kya": "きゃ", "kyu": "きゅ", "kyo": "きょ", "gya": "ぎゃ", "gyu": "ぎゅ", "gyo": "ぎょ",
-    "sha": "しゃ", "shu": "しゅ", "sho": "しょ", "she": "しぇ", "sya": "しゃ", "syu": "しゅ", "syo": "しょ",
-    "ja": "じゃ", "ju": "じゅ", "jo": "じょ", "je": "じぇ", "jya": "じゃ", "jyu": "じゅ", "jyo": "じょ",
-    "zya": "じゃ", "zyu": "じゅ", "zyo": "じょ",
-    "cha": "ちゃ", "chu": "ちゅ", "cho": "ちょ", "che": "ちぇ", "tya": "ちゃ", "tyu": "ちゅ", "tyo": "ちょ",
-    "nya": "にゃ", "nyu": "にゅ", "nyo": "にょ", "hya": "ひゃ", "hyu": "ひゅ", "hyo": "ひょ",
-    "bya": "びゃ", "byu": "びゅ", "byo": "びょ", "pya": "ぴゃ", "pyu": "ぴゅ", "pyo": "ぴょ",
-    "mya": "みゃ", "myu": "みゅ", "myo": "みょ", "rya": "りゃ", "ryu": "りゅ", "ryo": "りょ",
-    "fa": "ふぁ", "fi": "ふぃ", "fe": "ふぇ", "fo": "ふぉ",
-}  # fmt: skip
-_GEMINATE = frozenset("bcdfghjkmprstwz")
-
-
-def _romaji_word(word: str) -> str | None:
-    """Hiragana for a word that is entirely romaji, else None (English words like 'od' or 'excel' stay as they are)."""
-    out: list[str] = []
-    i = 0
-    while i < len(word):
-        if i + 1 < len(word) and word[i] == word[i + 1] and word[i] in _GEMINATE:
-            out.append("っ")  # a doubled consonant is the small tsu: kitta → きった
-            i += 1
-            continue
-        if word.startswith("tch", i):
-            out.append("っ")
-            i += 1
-            continue
-        for size in (3, 2, 1):
-            kana = _ROMAJI.get(word[i : i + size])
-            if kana:
-                out.append(kana)
-                i += size
-                break
-        else:
-            if word[i] != "n":
-                return None
-            out.append("ん")  # n before a consonant or at the end of a word
-            i += 1
-    return "".join(out)
-
-
-def _romaji_to_kana(text: str) -> str:
-    return re.sub(r"[a-z]+", lambda m: _romaji_word(m.group()) or m.group(), text)
-
 
 def _keep(char: str) -> bool:
     # Letters (incl. kanji, kana) and digits carry the meaning; spaces, punctuation, symbols, emoji, their joiners
@@ -116,7 +57,7 @@ def _keep(char: str) -> bool:
 def normalize(text: str) -> str:
     """The form every rule is matched against (see the module docstring)."""
     text = unicodedata.normalize("NFKC", text).lower()
-    text = _romaji_to_kana(text).translate(_KATA_TO_HIRA)
+    text = romaji_to_kana(text).translate(_KATA_TO_HIRA)
     return "".join(char for char in text if _keep(char))
 
 

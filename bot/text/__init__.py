@@ -1,0 +1,1 @@
+"""Small Japanese text utilities shared by retrieval, safety and the dialogue."""

@@ -1,0 +1,41 @@
+"""Pieces of the grounded composer that a reader would notice: sentences kept whole, signals read right."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.answer.grounded import first_sentence, read_signals, sentences
+from bot.answer.prompts import load_lexicon
+
+PROMPTS = Path(__file__).resolve().parents[2] / "prompts"
+
+
+def test_sentences_never_split_inside_quotes() -> None:
+    text = "まず電話します。「お世話になります。担当の〇〇です。」と名乗ります。最後に確認します。"
+    assert sentences(text) == ["まず電話します。", "「お世話になります。担当の〇〇です。」と名乗ります。", "最後に確認します。"]
+
+
+def test_first_sentence_keeps_the_example_phrasing() -> None:
+    assert first_sentence("こちらから先に連絡します。「担当の〇〇です」と伝えます。結果を記録します。") == (
+        "こちらから先に連絡します。「担当の〇〇です」と伝えます。"
+    )
+    assert first_sentence("一行だけの説明") == "一行だけの説明"
+    assert first_sentence("最初の文。次の文。") == "最初の文。"
+
+
+def test_signals_read_role_situation_and_feeling() -> None:
+    lexicon = load_lexicon(PROMPTS)
+    signals = read_signals("営業です。前任者が入院して連絡が取れず、入札の書類が間に合わなかった。毎日怒られてます", lexicon)
+    assert signals.role == "営業"
+    assert len(signals.situations) == 2
+    assert signals.situations[0] == "前任の方が体調を崩して頼れない"  # the most telling situation first
+    assert "責められる" in signals.feeling
+    words = dict(signals.boosts)
+    assert words["不在"] == 2 and words["締切"] == 1.5
+
+
+def test_no_signals_falls_back_to_a_warm_default() -> None:
+    lexicon = load_lexicon(PROMPTS)
+    signals = read_signals("職場について考えています", lexicon)
+    assert signals.role is None and signals.situations == ()
+    assert signals.feeling == lexicon.default_feeling
