@@ -43,6 +43,12 @@ def _index(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     chunks = library_chunks(articles)
+    if not settings.embedding_model:
+        from bot.retrieval.e5_build import build_e5_model
+        from bot.retrieval.embeddings import default_e5_path
+
+        # The default model is rebuilt from a wheel in seconds: do it here rather than fail after `make setup`.
+        build_e5_model(default_e5_path(settings.models_dir))
     try:
         embeddings = build_embeddings(settings)
     except IndexNotReady as exc:
