@@ -40,7 +40,7 @@ def test_ask_json_for_the_seed_consultation(env) -> None:
     answer = json.loads(run.stdout)
     assert set(answer) == CONTRACT_KEYS
     assert answer["kind"] == "advice" and answer["topic"] == "handover"
-    assert [p["title"] for p in answer["situation_analysis"]][0] == "上司（前任者）の不在"
+    assert next(p["title"] for p in answer["situation_analysis"]) == "上司（前任者）の不在"
     assert len(answer["action_plan"]) == 4 and len(answer["career_strategy"]) == 3
     assert len(answer["sources"]) >= 3
     assert set(answer["sources"][0]) == {"article_id", "title", "topic", "score"}

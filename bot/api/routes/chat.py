@@ -20,9 +20,10 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request, Response
 from fastapi import Path as PathParam
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, StreamingResponse
 
-from bot.api.deps import EngineDep, SettingsDep, StoreDep
+from bot.api.deps import SettingsDep
 from bot.channels.web.models import (
     ChatReply,
     ErrorBody,
@@ -49,7 +50,8 @@ from bot.channels.web.visitors import (
 )
 from bot.config import Settings
 from bot.dialogue.engine import DialogueEngine
-from bot.store.base import NotFound
+from bot.dialogue.factory import Services
+from bot.store.base import NotFound, Store
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +106,26 @@ def get_web(request: Request) -> WebChat:
 
 
 WebDep = Annotated[WebChat, Depends(get_web)]
+
+
+def get_services(request: Request) -> Services:
+    """Like `bot.api.deps`, with a message the widget can show."""
+    services: Services | None = getattr(request.app.state, "services", None)
+    if services is None:
+        raise HTTPException(status_code=503, detail="ただいま準備中です。少し時間をおいてからもう一度お試しください。")
+    return services
+
+
+def get_engine(services: Annotated[Services, Depends(get_services)]) -> DialogueEngine:
+    return services.engine
+
+
+def get_store(services: Annotated[Services, Depends(get_services)]) -> Store:
+    return services.store
+
+
+EngineDep = Annotated[DialogueEngine, Depends(get_engine)]
+StoreDep = Annotated[Store, Depends(get_store)]
 
 
 def _metric(request: Request, name: str, help_text: str, **labels: str) -> None:
@@ -167,7 +189,10 @@ async def limit_visitor(request: Request, owner: VisitorDep, web: WebDep) -> Non
 def _message_text(body: MessageIn, settings: Settings) -> str:
     text = body.text.strip()
     if not text:
-        raise HTTPException(status_code=422, detail="メッセージを入力してください。")
+        # A validation error like any other 422 (`invalid_request`), with a sentence the widget can show.
+        raise RequestValidationError(
+            [{"loc": ("body",), "msg": "メッセージを入力してください。", "type": "value_error"}]
+        )
     limit = settings.web_max_message_chars
     if len(text) > limit:
         raise HTTPException(

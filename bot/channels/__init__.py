@@ -1,0 +1,1 @@
+"""Messaging channels (LINE, web chat) on top of the shared dialogue engine."""

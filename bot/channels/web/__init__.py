@@ -1,0 +1,1 @@
+"""The web chat channel: rate limiting, request limits, visitor binding and SSE streaming for `/api/`."""

@@ -1,0 +1,105 @@
+"""Request and response models of the web API (they are what the OpenAPI schema documents)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from bot.answer.model import Answer, Source
+
+SOURCES_LABEL = "参考にした記事："  # the rendered sources line (bot.answer.render) names the cited articles
+
+
+class ErrorBody(BaseModel):
+    """Every error: a stable code for programs and a Japanese sentence a widget can show as is."""
+
+    error: str = Field(examples=["rate_limited"])
+    message: str = Field(examples=["送信が続いたため、少し時間をおいてからお試しください。"])
+
+
+class WebSource(Source):
+    url: str | None = Field(default=None, description="Link to the article when WEB_ARTICLE_URL_TEMPLATE is set")
+    cited: bool = Field(default=False, description="The answer was built from this article (show it as the source)")
+
+
+class WebAnswer(Answer):
+    """The engine's answer model, with article links on the sources."""
+
+    sources: list[WebSource] = Field(default_factory=list)  # type: ignore[assignment]
+
+
+class NewConversation(BaseModel):
+    conversation_id: str = Field(description="`web:` and 32 random characters; bound to the visitor token that made it")
+
+
+class MessageIn(BaseModel):
+    text: str = Field(description="The visitor's message (or a follow-up chip's text); limit WEB_MAX_MESSAGE_CHARS")
+
+
+class ChatReply(BaseModel):
+    conversation_id: str
+    turn_id: int = Field(description="The bot turn's id, for feedback (0 when nothing was stored)")
+    answer: WebAnswer
+    conversation_deleted: bool = Field(
+        default=False, description="The message asked to delete the data: the conversation is gone, start a new one"
+    )
+
+
+class HistoryMessage(BaseModel):
+    id: int
+    role: Literal["user", "bot"]
+    text: str
+    answer: WebAnswer | None = None
+    created_at: datetime
+
+
+class History(BaseModel):
+    conversation_id: str
+    messages: list[HistoryMessage]
+    done_steps: list[str] = Field(default_factory=list, description="Action-plan steps the visitor checked off")
+
+
+class FeedbackIn(BaseModel):
+    turn_id: int = Field(ge=1)
+    helpful: bool
+    comment: str | None = Field(default=None, description="Optional; at most 1000 characters")
+
+
+class FeedbackOut(BaseModel):
+    feedback_id: int
+
+
+class StepIn(BaseModel):
+    step: str = Field(min_length=1, max_length=200, description="The step's text as shown in the checklist")
+
+
+class StepsOut(BaseModel):
+    done_steps: list[str]
+
+
+class WidgetConfig(BaseModel):
+    max_message_chars: int
+    article_links: bool
+
+
+def web_answer(answer: Answer | dict[str, Any], url_template: str) -> WebAnswer:
+    """The answer with each source's link (when configured) and whether the answer cites it."""
+    data = answer.model_dump(mode="json") if isinstance(answer, Answer) else dict(answer)
+    result = WebAnswer.model_validate(data)
+    line = next((ln for ln in result.text.splitlines() if ln.startswith(SOURCES_LABEL)), "")
+    for source in result.sources:
+        source.cited = f"「{source.title}」" in line
+        source.url = article_url(url_template, source.article_id, source.topic)
+    return result
+
+
+def article_url(template: str, article_id: str, topic: str) -> str | None:
+    if not template:
+        return None
+    try:
+        url = template.format(article_id=article_id, topic=topic, id=article_id)
+    except (KeyError, IndexError, ValueError):
+        return None
+    return url if url.startswith(("https://", "http://", "/")) else None

@@ -1,0 +1,131 @@
+"""Both rate limiters for real: the in-process one, and the Redis one against a running Redis (shared by processes)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import socket
+
+import pytest
+import redis
+from webhelpers import Visitor
+
+from bot.channels.web.ratelimit import MemoryRateLimiter, RedisRateLimiter, make_rate_limiter, retry_after_header
+
+REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+def redis_url() -> str:
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
+    except redis.RedisError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"Redis is not reachable at {REDIS_URL} (CI needs it): {exc}")
+        pytest.skip(f"Redis is not reachable at {REDIS_URL}: {exc}")
+    return REDIS_URL
+
+
+@pytest.fixture
+def prefix(redis_url):
+    """A key prefix of this test's own, removed afterwards (other runs share the Redis)."""
+    value = f"test-ratelimit-{secrets.token_hex(6)}:"
+    yield value
+    client = redis.Redis.from_url(redis_url)
+    for key in client.scan_iter(match=value + "*"):
+        client.delete(key)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_memory_limiter_is_a_sliding_window():
+    clock = FakeClock()
+    limiter = MemoryRateLimiter(clock=clock)
+    assert [await limiter.hit("a", 3, 10) for _ in range(3)] == [None, None, None]
+    assert await limiter.hit("a", 3, 10) == pytest.approx(10)
+    assert await limiter.hit("b", 3, 10) is None  # keys are independent
+    clock.now += 4
+    assert await limiter.hit("a", 3, 10) == pytest.approx(6)  # refused hits do not count
+    clock.now += 6
+    assert await limiter.hit("a", 3, 10) is None  # the oldest hits left the window
+    assert await limiter.hit("z", 0, 10) == 10  # a zero limit refuses everything
+
+
+async def test_memory_limiter_forgets_idle_keys():
+    clock = FakeClock()
+    limiter = MemoryRateLimiter(clock=clock, max_keys=10)
+    for n in range(10):
+        await limiter.hit(f"k{n}", 5, 1)
+    clock.now += 2
+    await limiter.hit("new", 5, 1)
+    assert len(limiter) == 1
+    for n in range(30):  # all busy: still bounded
+        await limiter.hit(f"busy{n}", 5, 100)
+    assert len(limiter) <= 10
+
+
+def test_retry_after_is_whole_seconds_and_never_zero():
+    assert retry_after_header(0.01) == "1"
+    assert retry_after_header(4.2) == "5"
+    assert retry_after_header(60) == "60"
+
+
+async def test_redis_limiter_is_a_sliding_window_shared_by_processes(redis_url, prefix):
+    one = RedisRateLimiter(redis_url, prefix=prefix)
+    two = RedisRateLimiter(redis_url, prefix=prefix)  # another worker process, same Redis
+    try:
+        assert await one.hit("visitor:x", 3, 1.0) is None
+        assert await two.hit("visitor:x", 3, 1.0) is None
+        assert await one.hit("visitor:x", 3, 1.0) is None
+        wait = await two.hit("visitor:x", 3, 1.0)
+        assert wait is not None and 0 < wait <= 1.0
+        assert await one.hit("visitor:y", 3, 1.0) is None
+        ttl = redis.Redis.from_url(redis_url).pttl(prefix + "visitor:x")
+        assert 0 < ttl <= 1000  # keys expire with their window
+        await asyncio.sleep(wait + 0.05)
+        assert await one.hit("visitor:x", 3, 1.0) is None
+    finally:
+        await one.aclose()
+        await two.aclose()
+
+
+async def test_redis_limiter_fails_open_when_redis_is_down(caplog):
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    limiter = make_rate_limiter(f"redis://127.0.0.1:{port}/0", prefix="x:")
+    assert isinstance(limiter, RedisRateLimiter)
+    try:
+        assert await limiter.hit("a", 1, 60) is None
+        assert await limiter.hit("a", 1, 60) is None
+    finally:
+        await limiter.aclose()
+    assert "Redis unavailable" in caplog.text
+
+
+def test_the_app_uses_redis_when_redis_url_is_set(make_client, redis_url, prefix):
+    client = make_client(redis_url=redis_url, web_rate_limit_prefix=prefix, web_rate_limit_visitor=2)
+    assert isinstance(client.app.state.web_chat.limiter, RedisRateLimiter)
+    visitor = Visitor(client)
+    cid = visitor.start()
+    assert visitor.send(cid, "残業が続いて疲れている").status_code == 200
+    assert visitor.send(cid, "次のステップは？").status_code == 200
+    limited = visitor.send(cid, "もっと詳しく")
+    assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
+    assert limited.json()["error"] == "rate_limited"
+    keys = {k.decode() for k in redis.Redis.from_url(redis_url).scan_iter(match=prefix + "*")}
+    assert any(k.startswith(prefix + "visitor:") for k in keys) and any(k.startswith(prefix + "ip:") for k in keys)
+    # A second app instance on the same Redis sees the same count (several workers behind one load balancer).
+    other = make_client(redis_url=redis_url, web_rate_limit_prefix=prefix, web_rate_limit_visitor=2)
+    assert Visitor(other, visitor.token).send(cid, "もっと詳しく").status_code == 429
+
+
+def test_the_app_limits_in_process_without_redis(client):
+    assert isinstance(client.app.state.web_chat.limiter, MemoryRateLimiter)
