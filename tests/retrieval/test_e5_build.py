@@ -392,9 +392,7 @@ def _fake_build(monkeypatch: pytest.MonkeyPatch, fail: bool = False) -> list[str
     return calls
 
 
-def test_stale_build_is_replaced_and_failures_leave_it_intact(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_stale_build_is_replaced_and_failures_leave_it_intact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     source = tmp_path / "fake-q4.bin"
     source.write_bytes(b"v1")
     out = tmp_path / "models" / "e5"
