@@ -1,0 +1,270 @@
+"""The webhook's synchronous part: signature, body shape, per-event parsing, routing, and the durable inbox.
+
+Order of checks (the route calls them in this order): size (413) -> signature on the raw bytes (400, nothing parsed
+or stored) -> JSON and the webhook shape (400) -> each event parsed with the SDK; an event the SDK cannot parse
+(a new event type, a text message without `quoteToken`, no `deliveryContext`, ...) is logged with the request id
+and skipped, the rest of the batch goes on. Events we act on are written to the inbox (deduplicated on
+`webhookEventId`) before the 200 goes out; the worker does the rest.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from linebot.v3 import WebhookParser
+from linebot.v3.webhooks import (
+    Event,
+    FollowEvent,
+    GroupSource,
+    JoinEvent,
+    LeaveEvent,
+    MessageEvent,
+    PostbackEvent,
+    RoomSource,
+    TextMessageContent,
+    UnfollowEvent,
+    UnsendEvent,
+    UserSource,
+)
+
+from bot.channels.line import postback
+from bot.store.base import Store
+
+log = logging.getLogger(__name__)
+
+SOURCE = "line"
+MAX_BODY_BYTES = 1024 * 1024  # 1 MB
+PAYLOAD_VERSION = 1
+
+
+class WebhookRejected(Exception):
+    """The whole request is refused (the route answers `status` with `code` and `message`)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def verify_signature(channel_secret: str, body: bytes, signature: str | None) -> bool:
+    """HMAC-SHA256 of the raw body with the channel secret, base64, compared in constant time.
+
+    The same computation as the SDK's SignatureValidator, but on the bytes as received: no decoding first.
+    """
+    if not signature:
+        return False
+    digest = hmac.new(channel_secret.encode("utf-8"), body, hashlib.sha256).digest()
+    return hmac.compare_digest(base64.b64encode(digest), signature.strip().encode("utf-8", "replace"))
+
+
+@dataclass
+class ParsedEvent:
+    index: int
+    raw: Any
+    event: Event | None
+    error: str | None = None
+
+    @property
+    def type(self) -> str:
+        kind = self.raw.get("type") if isinstance(self.raw, dict) else None
+        return kind if isinstance(kind, str) else "?"
+
+
+class LineWebhookParser(WebhookParser):
+    """The SDK's parser, made tolerant per event: one bad event never sinks the batch.
+
+    `WebhookParser.parse` turns an unparseable event into an `UnknownEvent` and crashes on an event without a `type`
+    or one that is not an object; here each event is parsed on its own with the SDK's models and the error kept.
+    """
+
+    def __init__(self, channel_secret: str) -> None:
+        super().__init__(channel_secret)
+        self._secret = channel_secret
+
+    def verify(self, body: bytes, signature: str | None) -> bool:
+        return verify_signature(self._secret, body, signature)
+
+    def parse_events(self, body: bytes) -> tuple[str, list[ParsedEvent]]:
+        """(destination, events) of a verified body; WebhookRejected(400) when it is not the webhook's shape."""
+        try:
+            document = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise WebhookRejected(400, "invalid_json", "the request body is not JSON") from exc
+        if not isinstance(document, dict):
+            raise WebhookRejected(400, "invalid_webhook", "the webhook body must be a JSON object")
+        events = document.get("events")
+        destination = document.get("destination")
+        if not isinstance(events, list):
+            raise WebhookRejected(400, "invalid_webhook", "the webhook body needs an `events` array")
+        if not isinstance(destination, str):
+            raise WebhookRejected(400, "invalid_webhook", "the webhook body needs a `destination` string")
+        parsed = []
+        for index, raw in enumerate(events):
+            if not isinstance(raw, dict):
+                parsed.append(ParsedEvent(index, raw, None, "not an object"))
+                continue
+            try:
+                parsed.append(ParsedEvent(index, raw, Event.from_dict(raw)))
+            except Exception as exc:  # the SDK raises ValueError, KeyError, TypeError... for what it cannot parse
+                parsed.append(ParsedEvent(index, raw, None, f"{type(exc).__name__}: {_first_line(exc)}"))
+        return destination, parsed
+
+
+def _first_line(exc: BaseException) -> str:
+    """What went wrong, without any value from the event: the SDK's messages may quote the event's JSON (and so a
+    user's text), pydantic's name the fields."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        try:
+            fields = sorted({".".join(str(p) for p in e.get("loc", ())) for e in errors()})
+        except Exception:  # a message without field names is still a message
+            fields = []
+        if fields:
+            return "invalid or missing " + ", ".join(fields)[:200]
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return text.split(" from ")[0].split("{")[0][:120]
+
+
+# ----- routing ---------------------------------------------------------------------------------------------------------
+
+Decision = Literal["accept", "skip"]
+
+
+@dataclass
+class Routed:
+    decision: Decision
+    reason: str
+    conversation_key: str = ""  # the inbox key (see inbox_key)
+    event_id: str = ""
+
+
+def inbox_key(conversation_id: str) -> str:
+    """The inbox's ordering key of a conversation.
+
+    Distinct from the conversation id on purpose: when a user asks the engine to delete their data, it deletes the
+    inbox rows keyed by the conversation id, and the messages they sent after that request must still be answered.
+    Unfollow and leave delete these too (see handlers).
+    """
+    return f"inbox:{conversation_id}"
+
+
+def conversation_key(event: Event) -> str | None:
+    """The conversation id: one per user (1:1), per group and per room, so a user's 1:1 history never reaches a
+    group. Also the engine's conversation id."""
+    source = event.source
+    if isinstance(source, UserSource) and source.user_id:
+        return f"line:user:{source.user_id}"
+    if isinstance(source, GroupSource) and source.group_id:
+        return f"line:group:{source.group_id}"
+    if isinstance(source, RoomSource) and source.room_id:
+        return f"line:room:{source.room_id}"
+    return None
+
+
+def addressed_text(message: TextMessageContent, keyword: str) -> str | None:
+    """In a group or room: the text with our mention (or the keyword) removed, or None when not addressed to us."""
+    text = message.text or ""
+    spans = []
+    mention = message.mention
+    for mentionee in (mention.mentionees if mention else None) or []:
+        if getattr(mentionee, "is_self", None) is True:
+            spans.append((mentionee.index, mentionee.length))
+    if spans:
+        return _remove_spans(text, spans).strip()
+    if keyword and keyword in text:
+        return text.replace(keyword, " ").strip()
+    return None
+
+
+def _remove_spans(text: str, spans: list[tuple[int, int]]) -> str:
+    """Remove mention spans; LINE gives their index and length in UTF-16 code units."""
+    units = text.encode("utf-16-le", "surrogatepass")
+    for index, length in sorted(spans, reverse=True):
+        start, end = 2 * index, 2 * (index + length)
+        if 0 <= start <= end <= len(units):
+            units = units[:start] + " ".encode("utf-16-le") + units[end:]
+    return units.decode("utf-16-le", "replace")
+
+
+def route(event: Event, keyword: str) -> Routed:
+    """Decide at the door what to keep: only what we will act on enters the inbox (group chatter never does)."""
+    key = conversation_key(event)
+    kind = type(event).__name__
+    if key is None:
+        return Routed("skip", f"{kind} without a user, group or room source")
+    mode = getattr(getattr(event, "mode", None), "value", None)
+    if mode == "standby" and not isinstance(event, UnfollowEvent | LeaveEvent):
+        return Routed("skip", f"{kind} in standby mode (another channel answers)")
+    in_group = not isinstance(event.source, UserSource)
+    if isinstance(event, MessageEvent):
+        if in_group:
+            if not isinstance(event.message, TextMessageContent):
+                return Routed("skip", "non-text message in a group")
+            if addressed_text(event.message, keyword) is None:
+                return Routed("skip", "group message not addressed to the bot")
+    elif isinstance(event, FollowEvent | UnfollowEvent):
+        if in_group:
+            return Routed("skip", f"{kind} from a group")
+    elif isinstance(event, PostbackEvent):
+        if postback.decode(event.postback.data) is None:
+            return Routed("skip", "postback data that is not ours")
+    elif isinstance(event, JoinEvent | LeaveEvent):
+        if not in_group:
+            return Routed("skip", f"{kind} outside a group")
+    elif not isinstance(event, UnsendEvent):
+        return Routed("skip", f"{kind} is not handled")
+    return Routed("accept", kind, inbox_key(key), event.webhook_event_id)
+
+
+# ----- acceptance --------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Intake:
+    request_id: str
+    accepted: list[str] = field(default_factory=list)  # webhookEventIds newly in the inbox
+    duplicates: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # reasons
+    store_ms: float = 0.0  # time spent persisting (the part of the acknowledgement that waits on the database)
+
+    def summary(self) -> dict[str, Any]:
+        return {"accepted": len(self.accepted), "duplicates": len(self.duplicates), "skipped": len(self.skipped)}
+
+
+def accept(
+    store: Store, events: list[ParsedEvent], *, request_id: str, keyword: str, received_at: float | None = None
+) -> Intake:
+    """Persist every event we will act on (sync: run it in a thread). Duplicates of a webhookEventId are dropped."""
+    received_at = time.time() if received_at is None else received_at
+    outcome = Intake(request_id)
+    for parsed in events:
+        if parsed.event is None:
+            log.warning(
+                "line webhook %s: skipped event #%d (type %s): %s", request_id, parsed.index, parsed.type, parsed.error
+            )
+            outcome.skipped.append("unparseable")
+            continue
+        routed = route(parsed.event, keyword)
+        if routed.decision == "skip":
+            log.info(
+                "line webhook %s: skipped event #%d (%s): %s", request_id, parsed.index, parsed.type, routed.reason
+            )
+            outcome.skipped.append(routed.reason)
+            continue
+        payload = json.dumps(
+            {"v": PAYLOAD_VERSION, "request_id": request_id, "received_at": received_at, "event": parsed.raw},
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+        if store.inbox_accept(SOURCE, routed.event_id, routed.conversation_key, payload):
+            outcome.accepted.append(routed.event_id)
+        else:
+            log.info("line webhook %s: event %s already accepted (redelivery)", request_id, routed.event_id)
+            outcome.duplicates.append(routed.event_id)
+    return outcome
