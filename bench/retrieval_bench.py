@@ -22,7 +22,7 @@ from bot.config import Settings
 from bot.knowledge.library import load_library
 from bot.retrieval.chunks import library_chunks
 from bot.retrieval.evaluate import load_eval_set
-from bot.retrieval.index import build_index, make_chroma_client
+from bot.retrieval.index import build_index, get_all, make_chroma_client
 from bot.retrieval.retriever import HybridSearcher
 from bot.retrieval.stack import build_embeddings, open_searcher
 
@@ -61,7 +61,7 @@ def main() -> None:
     print(summary(f"query latency, real library ({searcher.size} chunks), warm", measure(searcher, queries)))
     print(f"rss after real library: {rss_mb():.0f} MB")
 
-    got = searcher.collection.get(include=["embeddings", "documents", "metadatas"])
+    got = get_all(searcher.collection, ["embeddings", "documents", "metadatas"])
     base_vectors = np.asarray(got["embeddings"], dtype=np.float32)
     base_docs = list(got["documents"])
     base_meta = list(got["metadatas"])
@@ -73,18 +73,32 @@ def main() -> None:
             scaled = settings.model_copy(update={"data_dir": Path(tmp), "chroma_path": Path(tmp) / "chroma"})
             client = make_chroma_client(scaled)
             collection = client.create_collection(
-                f"chunks_synthetic_{size}", metadata={"hnsw:space": "cosine", "embedder": embeddings.name}, embedding_function=None
+                f"chunks_synthetic_{size}",
+                metadata={"hnsw:space": "cosine", "embedder": embeddings.name},
+                embedding_function=None,
             )
             start = time.perf_counter()
             for begin in range(0, size, 2000):
                 n = min(2000, size - begin)
                 picks = nrng.integers(0, len(base_docs), size=n)
                 mix = nrng.integers(0, len(base_docs), size=n)
-                vectors = base_vectors[picks] * 0.8 + base_vectors[mix] * 0.2 + nrng.normal(0, 0.02, base_vectors[picks].shape)
+                vectors = (
+                    base_vectors[picks] * 0.8
+                    + base_vectors[mix] * 0.2
+                    + nrng.normal(0, 0.02, base_vectors[picks].shape)
+                )
                 vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
                 docs = [base_docs[p] + " " + " ".join(rng.sample(sentences, 2)) for p in picks]
-                metas = [{**base_meta[p], "article_id": f"{base_meta[p]['article_id']}-s{(begin + i) // 10}"} for i, p in enumerate(picks)]
-                collection.add(ids=[f"s{begin + i}" for i in range(n)], embeddings=vectors.astype(np.float32), documents=docs, metadatas=metas)
+                metas = [
+                    {**base_meta[p], "article_id": f"{base_meta[p]['article_id']}-s{(begin + i) // 10}"}
+                    for i, p in enumerate(picks)
+                ]
+                collection.add(
+                    ids=[f"s{begin + i}" for i in range(n)],
+                    embeddings=vectors.astype(np.float32),
+                    documents=docs,
+                    metadatas=metas,
+                )
             load_s = time.perf_counter() - start
             before = rss_mb()
             start = time.perf_counter()
@@ -93,8 +107,7 @@ def main() -> None:
             latencies = measure(synthetic, queries)
             print(
                 f"scale {size:>7} sections: load {load_s:.0f} s, open (BM25 build) {open_s:.1f} s, "
-                f"rss {rss_mb():.0f} MB (+{rss_mb() - before:.0f} MB for the searcher); "
-                + summary("query", latencies)
+                f"rss {rss_mb():.0f} MB (+{rss_mb() - before:.0f} MB for the searcher); " + summary("query", latencies)
             )
 
 

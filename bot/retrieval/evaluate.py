@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from bot.retrieval.bm25 import BM25Index
+from bot.retrieval.index import get_all
 from bot.retrieval.retriever import HybridSearcher, clean_query
 
 Ranker = Callable[[str], list[str]]  # query -> article ids, best first
@@ -113,7 +114,7 @@ class InMemoryChunks:
     """Exact search over the index's chunks for the baselines and for tuning on the dev split."""
 
     def __init__(self, searcher: HybridSearcher) -> None:
-        got = searcher.collection.get(include=["embeddings", "documents", "metadatas"])
+        got = get_all(searcher.collection, ["embeddings", "documents", "metadatas"])
         self.vectors = np.asarray(got["embeddings"], dtype=np.float32)
         self.documents = list(got["documents"])
         self.article_ids = np.array([md["article_id"] for md in got["metadatas"]])

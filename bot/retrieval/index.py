@@ -39,6 +39,21 @@ def make_chroma_client(settings: Settings) -> Any:
     return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
 
 
+def get_all(collection: Any, include: list[str], page: int = 5000) -> dict[str, list[Any]]:
+    """Every record of a collection, fetched in pages (one big `get` exceeds SQLite's variable limit at 100k)."""
+    out: dict[str, list[Any]] = {"ids": [], **{key: [] for key in include}}
+    offset = 0
+    while True:
+        got = collection.get(include=include, limit=page, offset=offset)
+        out["ids"] += list(got["ids"])
+        for key in include:
+            values = got[key]
+            out[key] += list(values) if values is not None else []
+        if len(got["ids"]) < page:
+            return out
+        offset += page
+
+
 def _pointer(client: Any) -> Any:
     # The pointer is a tiny collection whose metadata names the active chunk collection; it lives in the same
     # Chroma (disk or server) so every process sharing the index agrees on it.
@@ -99,7 +114,7 @@ def build_index(
             meta = collection.metadata or {}
             old_ok = meta.get("embedder") == embedder_name
             if old_ok:
-                got = collection.get(include=["metadatas", "embeddings"])
+                got = get_all(collection, ["metadatas", "embeddings"])
                 for cid, md, vec in zip(got["ids"], got["metadatas"], got["embeddings"], strict=True):
                     old[cid] = (str((md or {}).get("content_hash", "")), np.asarray(vec, dtype=np.float32))
         except Exception:

@@ -23,6 +23,7 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
 from bot.retrieval.bm25 import BM25Index, ReadingBM25
+from bot.retrieval.index import get_all
 from bot.retrieval.tokenize_ja import is_mostly_kana
 from bot.text.romaji import looks_like_romaji, romaji_message_to_hiragana
 
@@ -134,7 +135,7 @@ class HybridSearcher:
             embedding_function=embeddings,
             create_collection_if_not_exists=False,
         )
-        got = collection.get(include=["metadatas", "documents"])
+        got = get_all(collection, ["metadatas", "documents"])
         self.chunk_ids: list[str] = list(got["ids"])
         self.meta: dict[str, dict[str, Any]] = {
             cid: dict(md or {}) for cid, md in zip(got["ids"], got["metadatas"], strict=True)
