@@ -1,6 +1,6 @@
 """`bot ask` benchmark: warm per-message latency (p50/p95) and memory, in one process like `bot ask` reading stdin.
 
-    .venv/bin/python bench/ask_bench.py [--n 60]
+.venv/bin/python bench/ask_bench.py [--n 60]
 """
 
 from __future__ import annotations
