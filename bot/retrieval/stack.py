@@ -51,7 +51,9 @@ def build_embeddings(settings: Settings) -> FusedEmbeddings:
     primary = _load_sentence_model(primary_model_path(settings), settings.embedding_threads)
     parts: list[tuple[Any, float]] = [(primary, E5_WEIGHT)]
     if settings.embedding_use_weight > 0:
-        parts.append((_load_use(settings.embedding_threads), settings.embedding_use_weight))
+        # One BLAS thread: OpenBLAS workers keep spinning after a call and starve torch's threads for the e5 query
+        # that follows (measured: a search took 118 ms with 2 USE threads, 52 ms with 1).
+        parts.append((_load_use(1), settings.embedding_use_weight))
     return FusedEmbeddings(parts)
 
 
