@@ -19,9 +19,9 @@ def get_app_settings(request: Request) -> Settings:
 def get_services(request: Request) -> Services:
     services: Services | None = getattr(request.app.state, "services", None)
     if services is None:
-        # Starting up, or the index is missing: say so instead of failing with a stack trace.
-        reason = getattr(request.app.state, "not_ready_reason", "starting up")
-        raise HTTPException(status_code=503, detail=f"the bot is not ready: {reason}")
+        # Starting up, or the index is missing (the reason is on /readyz and in the log): a message a widget can
+        # show, not a stack trace.
+        raise HTTPException(status_code=503, detail="ただいま準備中です。少し時間をおいてからもう一度お試しください。")
     return services
 
 

@@ -23,7 +23,7 @@ from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, StreamingResponse
 
-from bot.api.deps import SettingsDep
+from bot.api.deps import EngineDep, SettingsDep, StoreDep
 from bot.channels.web.models import (
     ChatReply,
     ErrorBody,
@@ -50,8 +50,7 @@ from bot.channels.web.visitors import (
 )
 from bot.config import Settings
 from bot.dialogue.engine import DialogueEngine
-from bot.dialogue.factory import Services
-from bot.store.base import NotFound, Store
+from bot.store.base import NotFound
 
 log = logging.getLogger(__name__)
 
@@ -107,25 +106,6 @@ def get_web(request: Request) -> WebChat:
 
 WebDep = Annotated[WebChat, Depends(get_web)]
 
-
-def get_services(request: Request) -> Services:
-    """Like `bot.api.deps`, with a message the widget can show."""
-    services: Services | None = getattr(request.app.state, "services", None)
-    if services is None:
-        raise HTTPException(status_code=503, detail="ただいま準備中です。少し時間をおいてからもう一度お試しください。")
-    return services
-
-
-def get_engine(services: Annotated[Services, Depends(get_services)]) -> DialogueEngine:
-    return services.engine
-
-
-def get_store(services: Annotated[Services, Depends(get_services)]) -> Store:
-    return services.store
-
-
-EngineDep = Annotated[DialogueEngine, Depends(get_engine)]
-StoreDep = Annotated[Store, Depends(get_store)]
 
 
 def _metric(request: Request, name: str, help_text: str, **labels: str) -> None:
