@@ -34,7 +34,6 @@ from bot.store.base import ConversationState, Store
 log = logging.getLogger(__name__)
 
 HISTORY_TURNS = 20  # turns kept per conversation; older ones are folded into the state's summary
-CONTEXT_TURNS = 3  # earlier user messages that steer retrieval for short follow-ups
 SHORT_MESSAGE = 30  # characters: below this, earlier context helps place the message
 CLARIFY_BELOW = 0.25  # calibrated confidence under which we ask instead of guessing
 VAGUE_CLARIFY_BELOW = 0.9  # a message made only of generic words is clarified unless retrieval is very sure
@@ -145,9 +144,7 @@ class DialogueEngine:
     def _turn(self, text: str, intent: Intent, state: ConversationState) -> Answer:
         message = text.strip()
         if not message:
-            return self._plain(
-                self.replies["clarify"]["empty"], follow_ups=self._starter_choices(state), kind="clarify"
-            )
+            return self._plain(self.replies["clarify"]["empty"], follow_ups=[], kind="clarify")
 
         signal = detect_crisis(message)
         if signal is not None:
@@ -406,9 +403,6 @@ class DialogueEngine:
             return (
                 self.composer.follow_ups(self.articles[state.article_id]) if state.article_id in self.articles else []
             )
-        return []
-
-    def _starter_choices(self, state: ConversationState) -> list[str]:
         return []
 
 
