@@ -39,6 +39,7 @@ class RetrievalParams:
     """Fusion weights, chosen on the dev split (see `bot eval --tune`); the test split only reports."""
 
     chunk_candidates: int = 60
+    lexical_candidates: int = 20  # articles the lexical signal may add beyond the dense candidates
     second_section_weight: float = 0.4
     bm25_weight: float = 0.2
     # For messages typed in kana only, the embeddings see little; the reading index carries more of the score.
@@ -141,7 +142,9 @@ class HybridSearcher:
             cid: dict(md or {}) for cid, md in zip(got["ids"], got["metadatas"], strict=True)
         }
         self.index_of = {cid: i for i, cid in enumerate(self.chunk_ids)}
-        self.article_of = np.array([self.meta[c]["article_id"] for c in self.chunk_ids])
+        self._article_ids: list[str] = list(dict.fromkeys(self.meta[c]["article_id"] for c in self.chunk_ids))
+        self._article_position = {aid: i for i, aid in enumerate(self._article_ids)}
+        self._article_index = np.array([self._article_position[self.meta[c]["article_id"]] for c in self.chunk_ids])
         self.bm25 = BM25Index(list(got["documents"]))
         self._documents = list(got["documents"])
         self._reading_bm25: ReadingBM25 | None = None
@@ -213,23 +216,26 @@ class HybridSearcher:
         for cid, score in chunk_scores.items():
             per_article[self.meta[cid]["article_id"]].append((score, cid))
 
-        lexical: dict[str, float] = {}
         kana = is_mostly_kana(query)
         lexical_weight = self.params.kana_bm25_weight if kana else self.params.bm25_weight
+        by_article = np.zeros(len(self._article_ids), dtype=np.float32)
         if lexical_weight > 0:
             raw = self.reading_bm25.scores(query) if kana else self.bm25.scores(query)
-            if raw.max(initial=0.0) > 0:
-                for idx in np.flatnonzero(raw):
-                    aid = str(self.article_of[idx])
-                    lexical[aid] = max(lexical.get(aid, 0.0), float(raw[idx]))
-                top = max(lexical.values())
-                lexical = {a: v / top for a, v in lexical.items()}
+            # Best chunk per article, vectorised: a Python loop here cost seconds per query at 100k sections.
+            np.maximum.at(by_article, self._article_index, raw)
+            top = float(by_article.max(initial=0.0))
+            if top > 0:
+                by_article /= top
 
-        # An article the lexical signal found but the dense top-k missed still competes, from the dense floor.
+        # The strongest lexical articles the dense top-k missed still compete, from the dense floor.
         floor = min(chunk_scores.values(), default=0.0)
-        for aid in lexical:
+        for position in np.argsort(-by_article)[: self.params.lexical_candidates]:
+            if by_article[position] <= 0:
+                break
+            aid = self._article_ids[position]
             if aid not in per_article and (not restrict_to or aid in restrict_to):
                 per_article[aid] = [(floor, self._first_chunk[aid])]
+        lexical = {aid: float(by_article[self._article_position[aid]]) for aid in per_article}
 
         hits: list[ArticleHit] = []
         for aid, scored in per_article.items():
