@@ -21,11 +21,9 @@ import argparse
 import asyncio
 import os
 import random
-import secrets
 import signal
 import socket
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -40,8 +38,10 @@ from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "line"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import line_events as ev  # noqa: E402
+from _common import percentile, temporary_postgres_database  # noqa: E402
 from fake_line_api import FakeLine  # noqa: E402
 
 SECRET = "bench-channel-secret-0123456789ab"
@@ -60,10 +60,6 @@ WORRIES = [
 FOLLOW_UPS = ["もっと詳しく", "次のステップは？", "成功事例を教えて", "専門家に相談したい"]
 
 
-def percentile(samples: list[float], q: int) -> float:
-    return statistics.quantiles(samples, n=100, method="inclusive")[q - 1] if len(samples) > 1 else samples[0]
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -75,15 +71,8 @@ def database(data_dir: Path, postgres: str | None) -> Iterator[str]:
     if postgres is None:
         yield f"sqlite:///{data_dir / 'bot.sqlite3'}"
         return
-    admin = make_url(postgres).set(drivername="postgresql").render_as_string(False)
-    name = f"bot_line_bench_{secrets.token_hex(4)}"
-    with psycopg.connect(admin, autocommit=True, connect_timeout=3) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_url(postgres).set(drivername="postgresql+psycopg", database=name).render_as_string(False)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with temporary_postgres_database(postgres, "bot_line_bench") as url:
+        yield url
 
 
 def unfinished_events(url: str) -> int:
@@ -233,12 +222,12 @@ def main() -> int:
 
     print(f"{args.users} concurrent users x {args.messages} messages = {total} messages in {elapsed:.1f} s")
     print(
-        f"webhook ack latency: p50 {percentile(acks, 50) * 1000:.1f} ms, p99 {percentile(acks, 99) * 1000:.1f} ms, "
+        f"webhook ack latency: p50 {percentile(acks, 0.50) * 1000:.1f} ms, p99 {percentile(acks, 0.99) * 1000:.1f} ms, "
         f"max {max(acks) * 1000:.1f} ms"
     )
     print(
-        f"answer latency (webhook -> reply at LINE): p50 {percentile(answers, 50):.2f} s, "
-        f"p99 {percentile(answers, 99):.2f} s"
+        f"answer latency (webhook -> reply at LINE): p50 {percentile(answers, 0.50):.2f} s, "
+        f"p99 {percentile(answers, 0.99):.2f} s"
     )
     print(f"messages answered per second: {total / elapsed:.2f}")
     print(

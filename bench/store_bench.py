@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
-import statistics
 import tempfile
 import threading
 import time
@@ -22,16 +20,12 @@ from functools import partial
 from pathlib import Path
 
 import psycopg
-from sqlalchemy.engine import make_url
+from _common import percentile, temporary_postgres_database
 
 from bot.store import Store, open_store
 
 ADMIN_URL = os.environ.get("BOT_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 TEXT = "退職した上司から引き継いだ顧客に、前任者と比べられて辛いです。明日どう動けばいいですか。" * 2
-
-
-def percentile(samples: list[float], q: int) -> float:
-    return statistics.quantiles(samples, n=100, method="inclusive")[q - 1] if len(samples) > 1 else samples[0]
 
 
 @contextmanager
@@ -40,17 +34,8 @@ def sqlite_url() -> Iterator[str]:
         yield f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"
 
 
-@contextmanager
-def postgres_url() -> Iterator[str]:
-    admin = make_url(ADMIN_URL).set(drivername="postgresql").render_as_string(False)
-    name = f"bot_bench_{secrets.token_hex(4)}"
-    with psycopg.connect(admin, autocommit=True, connect_timeout=3) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_url(ADMIN_URL).set(drivername="postgresql+psycopg", database=name).render_as_string(False)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def postgres_url() -> AbstractContextManager[str]:
+    return temporary_postgres_database(ADMIN_URL, "bot_bench")
 
 
 def timed(fn: Callable[[], object]) -> float:
@@ -114,8 +99,8 @@ def bench_turns(store: Store, turns: int) -> list[str]:
         store.recent_turns(conversation, 20)
         recent.append((time.perf_counter() - start) * 1000)
     return [
-        f"  add_turn:     p50 {percentile(add, 50):6.2f} ms | p95 {percentile(add, 95):6.2f} ms  ({turns} calls)",
-        f"  recent_turns: p50 {percentile(recent, 50):6.2f} ms | p95 {percentile(recent, 95):6.2f} ms  (limit 20)",
+        f"  add_turn:     p50 {percentile(add, 0.50):6.2f} ms | p95 {percentile(add, 0.95):6.2f} ms  ({turns} calls)",
+        f"  recent_turns: p50 {percentile(recent, 0.50):6.2f} ms | p95 {percentile(recent, 0.95):6.2f} ms  (limit 20)",
     ]
 
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from _common import percentile
 
 ROOT = Path(__file__).resolve().parent.parent
 WORRIES = [
@@ -57,11 +58,6 @@ class Results:
     turns: list[Turn] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     wall: float = 0.0
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
 async def stream_turn(http: httpx.AsyncClient, cid: str, text: str, headers: dict[str, str]) -> Turn:

@@ -67,12 +67,13 @@ class Report:
         }
 
 
-def _percentile(values: Sequence[float], q: float) -> float:
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-quantile (0..1), interpolated between samples; every report and benchmark uses this one."""
     if not values:
         return 0.0
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
-    return ordered[index]
+    if len(values) == 1:
+        return float(values[0])
+    return statistics.quantiles(values, n=100, method="inclusive")[min(98, max(0, round(q * 100) - 1))]
 
 
 def evaluate(name: str, rank: Ranker, rows: Sequence[EvalRow], topic_of: dict[str, str], *, warmup: int = 3) -> Report:
@@ -105,7 +106,7 @@ def evaluate(name: str, rank: Ranker, rows: Sequence[EvalRow], topic_of: dict[st
         hits3 / n,
         rr / n,
         statistics.median(latencies) if latencies else 0.0,
-        _percentile(latencies, 0.95),
+        percentile(latencies, 0.95),
         dict(sorted(misses.items())),
     )
 
