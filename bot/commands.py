@@ -137,7 +137,7 @@ def _eval(args: argparse.Namespace) -> int:
         with (eval_dir / "vague.tsv").open(encoding="utf-8") as handle:
             vague = [r["query"] for r in csv.DictReader(handle, delimiter="\t") if r["split"] == "dev"]
         params = fit_calibration(searcher, dev, vague)
-        CALIBRATION_FILE.write_text(json.dumps({**params, "threshold": 0.5}, indent=2) + "\n", encoding="utf-8")
+        CALIBRATION_FILE.write_text(json.dumps(params, indent=2) + "\n", encoding="utf-8")
         print(f"wrote {CALIBRATION_FILE}: {params}", file=sys.stderr)
         return 0
     rows = load_eval_set(eval_dir / "retrieval.tsv", args.split)

@@ -81,7 +81,6 @@ class Calibration:
     bias: float = -8.0
     w_top: float = 10.0
     w_margin: float = 20.0
-    threshold: float = 0.5
 
     def probability(self, top: float, margin: float) -> float:
         z = self.bias + self.w_top * top + self.w_margin * margin
