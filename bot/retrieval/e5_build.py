@@ -52,6 +52,8 @@ from typing import Any
 
 import numpy as np
 
+from bot.retrieval.onnx_query import QUERY_MODEL_FILE, export_query_model
+
 __all__ = [
     "BUILD_FORMAT",
     "PASSAGE_PREFIX",
@@ -66,7 +68,7 @@ __all__ = [
 ]
 
 # Bump whenever the files written by build_e5_model change, so existing folders get rebuilt.
-BUILD_FORMAT = 2
+BUILD_FORMAT = 3
 
 QUERY_PREFIX = "query: "
 PASSAGE_PREFIX = "passage: "
@@ -89,6 +91,7 @@ _STEPS = (
     "writing model.safetensors",
     "writing tokenizer",
     "writing sentence-transformers config",
+    "exporting the int8 query model",
     "finalising",
     "up to date",
 )
@@ -653,6 +656,8 @@ def _build_into(tmp: Path, e5: E5File, source_sha256: str, step: Callable[[str],
     _write_tokenizer(tmp, e5)
     step("writing sentence-transformers config")
     _write_st_files(tmp, e5)
+    step("exporting the int8 query model")
+    export_query_model(tmp, tmp / QUERY_MODEL_FILE)
     files = sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file())
     info = {
         "format": BUILD_FORMAT,
@@ -667,6 +672,8 @@ def _build_into(tmp: Path, e5: E5File, source_sha256: str, step: Callable[[str],
             "sentence_transformers": _version("sentence-transformers"),
             "safetensors": _version("safetensors"),
             "numpy": _version("numpy"),
+            "onnx": _version("onnx"),
+            "onnxruntime": _version("onnxruntime"),
         },
         "files": files,
     }

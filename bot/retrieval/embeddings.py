@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
+from bot.retrieval.onnx_query import OnnxQueryEncoder, has_query_model
+
 E5_DIR_NAME = "multilingual-e5-small"
 
 
@@ -31,7 +33,14 @@ def _normalise(matrix: np.ndarray) -> np.ndarray:
 class SentenceTransformerEmbeddings(Embeddings):
     """A sentence-transformers model; uses its registered "query"/"passage" prompts when it has them."""
 
-    def __init__(self, model_name_or_path: str | Path, *, threads: int = 2, batch_size: int = 16) -> None:
+    def __init__(
+        self,
+        model_name_or_path: str | Path,
+        *,
+        threads: int = 2,
+        batch_size: int = 16,
+        fast_queries: bool = True,
+    ) -> None:
         # Offline by default: a hub name only works where the operator has the model cached or network access.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -46,6 +55,12 @@ class SentenceTransformerEmbeddings(Embeddings):
         self._query_prompt = "query" if "query" in prompts else None
         self._passage_prompt = "passage" if "passage" in prompts else None
         self._lock = threading.Lock()  # torch modules are not re-entrant across threads for us; keep it simple
+        # Folders built by `bot models build` carry an int8 ONNX copy for queries (see bot.retrieval.onnx_query);
+        # other models (EMBEDDING_MODEL) embed queries with sentence-transformers like their passages.
+        self.query_encoder: OnnxQueryEncoder | None = None
+        folder = Path(model_name_or_path)
+        if fast_queries and self._query_prompt and has_query_model(folder):
+            self.query_encoder = OnnxQueryEncoder(folder, prefix=prompts[self._query_prompt], threads=threads)
 
     @property
     def dimension(self) -> int:
@@ -69,6 +84,8 @@ class SentenceTransformerEmbeddings(Embeddings):
         return self._encode(texts, self._passage_prompt)
 
     def embed_query_array(self, text: str) -> np.ndarray:
+        if self.query_encoder is not None:
+            return self.query_encoder.embed(text)
         return self._encode([text], self._query_prompt)[0]
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:

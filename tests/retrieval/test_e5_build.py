@@ -34,6 +34,7 @@ from bot.retrieval.e5_build import (
     read_e5_file,
     verify_e5_model,
 )
+from bot.retrieval.onnx_query import OnnxQueryEncoder
 
 pytestmark = pytest.mark.slow
 
@@ -359,6 +360,38 @@ def test_long_texts_truncate_without_crashing(st_model: Any, port: EngineTokeniz
     assert emb.shape == (len(texts), 384) and np.all(np.isfinite(emb))
     # Truncation vs the engine's window average: related, not equal.
     assert np.min(np.sum(emb * engine.passage(texts), axis=1)) > 0.8
+
+
+def test_int8_query_model_matches_the_float_model(st_model: Any, model_dir: Path) -> None:
+    """The query-side ONNX int8 copy written by the build agrees with sentence-transformers in float32."""
+    encoder = OnnxQueryEncoder(model_dir, prefix=QUERY_PREFIX, threads=THREADS, max_tokens=512)
+    texts = japanese_texts(120, seed=11)
+    reference = st_model.encode(texts, prompt_name="query", normalize_embeddings=True, batch_size=16)
+    fast = np.vstack([encoder.embed(t) for t in texts])
+    cosines = np.sum(reference * fast, axis=1)
+    assert np.allclose(np.linalg.norm(fast, axis=1), 1.0, atol=1e-4)
+    assert cosines.mean() >= 0.99 and cosines.min() >= 0.98, (cosines.mean(), cosines.min())
+
+
+def test_int8_query_model_reads_a_bounded_number_of_tokens(model_dir: Path) -> None:
+    encoder = OnnxQueryEncoder(model_dir, prefix=QUERY_PREFIX, threads=THREADS, max_tokens=64)
+    head = "前任者が急に退職して、引き継ぎが二週間しかありませんでした。" * 6  # well over 64 tokens
+    assert np.allclose(encoder.embed(head), encoder.embed(head + "全く別の話題ですが、副業を始めたいです。"))
+    assert np.isfinite(encoder.embed("あ" * 5000)).all()
+
+
+def test_queries_use_the_int8_model_only_where_the_build_wrote_it(model_dir: Path, tmp_path: Path) -> None:
+    from bot.retrieval.embeddings import SentenceTransformerEmbeddings
+
+    assert SentenceTransformerEmbeddings(model_dir, threads=THREADS).query_encoder is not None
+    assert SentenceTransformerEmbeddings(model_dir, threads=THREADS, fast_queries=False).query_encoder is None
+    plain = tmp_path / "plain"
+    shutil.copytree(model_dir, plain, ignore=shutil.ignore_patterns("onnx"))
+    torch_only = SentenceTransformerEmbeddings(plain, threads=THREADS)
+    assert torch_only.query_encoder is None
+    assert (
+        np.dot(torch_only.embed_query_array("残業代が出ない"), torch_only.embed_query_array("残業代が出ない")) > 0.999
+    )
 
 
 def test_rebuild_is_a_noop(model_dir: Path) -> None:
