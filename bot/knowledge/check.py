@@ -14,6 +14,7 @@ from bot.knowledge.roles import is_promo_line
 from bot.knowledge.taxonomy import load_topics
 
 MIN_CHARS, MAX_CHARS = 2500, 5000
+MAX_PHRASING_CHARS = 200
 REQUIRED_META = ("id", "topic", "title", "tags", "reviewed", "references")
 # Statements of law or public rules; an article that makes them must cite a public source.
 LEGAL_TERMS = re.compile(
@@ -80,6 +81,18 @@ def check_article(path: Path, article: Article, text: str, topics: set[str]) -> 
         err(meta_lines["tags"], "tags is empty: list the words workers use for this worry")
     if "reviewed" in meta_lines and article.reviewed is None:
         err(meta_lines["reviewed"], "reviewed needs a date")
+
+    seen_phrasings: set[str] = set()
+    phrasings_line = meta_lines.get("phrasings", 1)
+    for phrasing in article.phrasings:
+        if len(phrasing) > MAX_PHRASING_CHARS:
+            err(
+                phrasings_line,
+                f"phrasing {phrasing[:20]!r}… is over {MAX_PHRASING_CHARS} characters: one worry, as typed",
+            )
+        if phrasing in seen_phrasings:
+            err(phrasings_line, f"phrasing {phrasing!r} is listed twice")
+        seen_phrasings.add(phrasing)
 
     roles = [s.role for s in article.sections]
     present = [r for r in roles if r in CANONICAL_ORDER]

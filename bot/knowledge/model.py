@@ -83,6 +83,8 @@ class Article(BaseModel):
     tags: list[str] = Field(default_factory=list)
     reviewed: dt.date | None = None
     references: list[Reference] = Field(default_factory=list)
+    # How workers put this worry in their own words (front matter `phrasings`): indexed for search, never shown.
+    phrasings: list[str] = Field(default_factory=list)
     lead: str = ""
     sections: list[Section] = Field(default_factory=list)
     source: str | None = Field(default=None, exclude=True)

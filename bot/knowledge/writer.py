@@ -22,6 +22,8 @@ def to_markdown(article: Article) -> str:
         "reviewed": article.reviewed or dt.date.today(),
         "references": [r.model_dump() for r in article.references],
     }
+    if article.phrasings:
+        meta["phrasings"] = list(article.phrasings)
     front = yaml.safe_dump(meta, allow_unicode=True, sort_keys=False, default_flow_style=None, width=1000).strip()
     out: list[str] = ["---", front, "---", "", f"# {article.title}", ""]
     if article.lead:

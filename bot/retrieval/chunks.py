@@ -7,6 +7,9 @@ from dataclasses import dataclass
 
 from bot.knowledge.model import Article, Item, Role
 
+PHRASING_ROLE = "phrasing"
+PHRASING_HEADING = "よくある相談の言い方"
+
 
 @dataclass(frozen=True)
 class Chunk:
@@ -38,7 +41,8 @@ def _items(items: list[Item]) -> str:
 
 
 def article_chunks(article: Article) -> list[Chunk]:
-    """One chunk per meaningful unit: overview, consultation, analysis, each action step, strategy, case, expert.
+    """One chunk per meaningful unit: overview, consultation, analysis, each action step, strategy, case, expert,
+    and one per phrasing from the front matter.
 
     The title leads every chunk so a section that only says "上司に相談する" still carries what it is about.
     Summaries are left out: their recap bullets repeat the article and would only add near-duplicate noise.
@@ -46,7 +50,7 @@ def article_chunks(article: Article) -> list[Chunk]:
     topic = article.topic or ""
     chunks: list[Chunk] = []
 
-    def add(role: str, heading: str, body: str) -> None:
+    def add(role: str, heading: str, body: str, *, with_title: bool = True) -> None:
         body = body.strip()
         if not body:
             return
@@ -59,7 +63,7 @@ def article_chunks(article: Article) -> list[Chunk]:
                 title=article.title,
                 role=role,
                 heading=heading,
-                text=f"{article.title}\n{heading}\n{body}",
+                text=f"{article.title}\n{heading}\n{body}" if with_title else body,
             )
         )
 
@@ -75,6 +79,9 @@ def article_chunks(article: Article) -> list[Chunk]:
         if section.items:
             body = f"{body}\n{_items(section.items)}"
         add(section.role.value, section.heading, body)
+    # Each phrasing alone, as a worker would type it: a short message then meets text of its own kind.
+    for phrasing in article.phrasings:
+        add(PHRASING_ROLE, PHRASING_HEADING, phrasing, with_title=False)
     return chunks
 
 

@@ -92,6 +92,13 @@ def test_legal_fact_without_reference(library: Path) -> None:
     assert any("states a legal fact (民法) but lists no reference" in m for m in messages(library))
 
 
+def test_phrasings_too_long_or_repeated(library: Path) -> None:
+    edit(library / GOOD, "\nphrasings:\n", f"\nphrasings:\n  - {'長' * 201}\n  - 前任がいない\n  - 前任がいない\n")
+    found = messages(library)
+    assert any("is over 200 characters" in m for m in found)
+    assert any("phrasing '前任がいない' is listed twice" in m for m in found)
+
+
 def test_too_short(library: Path) -> None:
     text = (library / GOOD).read_text(encoding="utf-8")
     front, _, _ = text.partition("# ")

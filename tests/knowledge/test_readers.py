@@ -10,6 +10,7 @@ from bot.knowledge.model import ArticleFormatError, Role
 from bot.knowledge.readers import read_article, read_article_text
 from bot.knowledge.readers.blocks import split_item
 from bot.knowledge.roles import classify_heading
+from bot.knowledge.writer import to_markdown
 
 ARTICLES = Path(__file__).resolve().parent.parent / "fixtures" / "articles"
 
@@ -139,6 +140,31 @@ def test_canonical_markdown_front_matter(tmp_path: Path) -> None:
     )
     assert article.references[0].key == "roukihou"
     assert article.lead == "導入。"
+
+
+def test_phrasings_are_read_and_written_back(tmp_path: Path) -> None:
+    path = tmp_path / "sample-article.md"
+    path.write_text(
+        "---\nid: sample-article\ntopic: overwork\ntitle: 題\ntags: [残業]\nreviewed: 2026-11-28\nreferences: []\n"
+        "phrasings:\n  - 毎日終電\n  - 'ざんぎょう多すぎ…'\n---\n\n# 題\n\n導入。\n\n## 相談\n\n困っています。\n",
+        encoding="utf-8",
+    )
+    article = read_article(path)
+    assert article.phrasings == ["毎日終電", "ざんぎょう多すぎ…"]
+    again = tmp_path / "again.md"
+    again.write_text(to_markdown(article), encoding="utf-8")
+    assert read_article(again).phrasings == article.phrasings
+
+
+def test_phrasings_must_be_a_list(tmp_path: Path) -> None:
+    path = tmp_path / "sample-article.md"
+    path.write_text(
+        "---\nid: sample-article\ntopic: overwork\ntitle: 題\nphrasings:\n  key: 毎日終電\n---\n\n# 題\n\n## 相談\n\n本文\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ArticleFormatError, match="phrasings must be a list") as info:
+        read_article(path)
+    assert info.value.line == 5
 
 
 @pytest.mark.parametrize(

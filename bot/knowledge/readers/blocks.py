@@ -207,6 +207,7 @@ def make_article(
         tags=[str(t) for t in meta.get("tags") or []],  # type: ignore[attr-defined]
         reviewed=meta.get("reviewed"),  # type: ignore[arg-type]
         references=meta.get("references") or [],  # type: ignore[arg-type]
+        phrasings=meta.get("phrasings") or [],  # type: ignore[arg-type]
         lead=lead,
         sections=sections,
     )
