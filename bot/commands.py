@@ -34,7 +34,7 @@ def _index(args: argparse.Namespace) -> int:
     from bot.knowledge.model import ArticleFormatError
     from bot.retrieval.chunks import library_chunks
     from bot.retrieval.index import build_index, make_chroma_client
-    from bot.retrieval.stack import IndexNotReady, build_embeddings
+    from bot.retrieval.stack import IndexNotReady, build_embeddings, open_searcher
 
     settings = get_settings()
     try:
@@ -57,6 +57,8 @@ def _index(args: argparse.Namespace) -> int:
     client = make_chroma_client(settings)
     with tqdm(total=len(chunks), unit="chunk", desc="index", disable=args.quiet, file=sys.stderr) as bar:
         report = build_index(client, chunks, embeddings, rebuild=args.rebuild, progress=bar.update)
+    # Tokenise for the lexical signal now, so a server starts in seconds instead of doing it (minutes at 100k).
+    open_searcher(settings, embeddings).prepare_lexical()
     print(report.summary())
     return 0
 

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Self
 
 import numpy as np
 from scipy import sparse
@@ -44,6 +49,40 @@ class BM25Index:
         weights = tf.data * (k1 + 1) / denom * self.idf[tf.col]
         self.matrix = sparse.csc_matrix((weights, (tf.row, tf.col)), shape=tf.shape, dtype=np.float32)
         self.size = len(texts)
+
+    def save(self, path: Path) -> None:
+        """Write the index atomically (a temporary file renamed into place): readers see all of it or nothing."""
+        terms = np.array(sorted(self.vocab, key=self.vocab.__getitem__), dtype=np.str_)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                np.savez(
+                    handle,
+                    terms=terms,
+                    idf=self.idf,
+                    data=self.matrix.data,
+                    indices=self.matrix.indices,
+                    indptr=self.matrix.indptr,
+                    shape=np.asarray(self.matrix.shape, dtype=np.int64),
+                )
+            os.chmod(tmp, 0o644)  # mkstemp makes it private; the index holds nothing secret
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+    @classmethod
+    def load(cls, path: Path) -> Self:
+        with np.load(path, allow_pickle=False) as saved:
+            index = cls.__new__(cls)
+            index.vocab = {str(term): i for i, term in enumerate(saved["terms"])}
+            index.idf = saved["idf"]
+            shape = tuple(int(n) for n in saved["shape"])
+            index.matrix = sparse.csc_matrix((saved["data"], saved["indices"], saved["indptr"]), shape=shape)
+            index.size = shape[0]
+        return index
 
     def analyze_document(self, text: str) -> list[str]:
         return get_tokenizer().tokens(text)

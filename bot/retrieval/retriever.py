@@ -6,7 +6,9 @@ confidence that the best article really fits. `ArticleRetriever` exposes the sam
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import math
 import re
 import unicodedata
@@ -14,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
@@ -23,11 +25,17 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
 from bot.retrieval.bm25 import BM25Index, ReadingBM25
+from bot.retrieval.chunks import PHRASING_ROLE
 from bot.retrieval.index import get_all
 from bot.retrieval.tokenize_ja import is_mostly_kana
 from bot.text.romaji import looks_like_romaji, romaji_message_to_hiragana
 
+log = logging.getLogger(__name__)
+
 CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
+# Bump when the lexical analysers change, so saved lexical indexes are rebuilt.
+LEXICAL_FORMAT = 1
+LexicalIndex = TypeVar("LexicalIndex", bound=BM25Index)
 # Long consultations are embedded in overlapping windows so the problem in the middle of a 600-character message is
 # not truncated away (e5 reads at most 512 tokens).
 WINDOW_CHARS = 360
@@ -36,9 +44,9 @@ WINDOW_STEP = 240
 
 @dataclass(frozen=True)
 class RetrievalParams:
-    """Fusion weights, chosen on the dev split (see `bot eval --tune`); the test split only reports."""
+    """Fusion weights, chosen by sweeps on the dev split of eval/retrieval.tsv; the test split only reports."""
 
-    chunk_candidates: int = 60
+    chunk_candidates: int = 100
     lexical_candidates: int = 20  # articles the lexical signal may add beyond the dense candidates
     second_section_weight: float = 0.4
     bm25_weight: float = 0.2
@@ -100,6 +108,22 @@ def _windows(text: str) -> list[str]:
     return [text[i : i + WINDOW_CHARS] for i in range(0, max(len(text) - WINDOW_STEP // 2, 1), WINDOW_STEP)]
 
 
+def _lexical_fingerprint(chunk_ids: Sequence[str], meta: dict[str, dict[str, Any]]) -> str:
+    digest = hashlib.sha256(f"{LEXICAL_FORMAT}\n{_sudachi_version()}\n".encode())
+    for cid in chunk_ids:
+        digest.update(f"{cid}\t{meta[cid].get('content_hash', '-')}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def _sudachi_version() -> str:
+    from importlib import metadata
+
+    try:
+        return f"{metadata.version('sudachipy')}/{metadata.version('sudachidict-core')}"
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def clean_query(text: str) -> str:
     """Normalise what people type: width variants, repeated punctuation, stray whitespace."""
     text = unicodedata.normalize("NFKC", text)
@@ -120,22 +144,24 @@ class HybridSearcher:
         *,
         params: RetrievalParams | None = None,
         calibration: Calibration | None = None,
+        lexical_cache: Path | None = None,
     ) -> None:
         from langchain_chroma import Chroma
 
         collection = client.get_collection(collection_name, embedding_function=None)
         self.collection = collection
+        self.collection_name = collection_name
         self.embeddings = embeddings
         self.params = params or RetrievalParams()
         self.calibration = calibration or Calibration.load()
-        # The LangChain vector store over the same collection: the dense half of every search goes through it.
+        # The LangChain vector store over the same collection, for composing with other LangChain components.
         self.store = Chroma(
             client=client,
             collection_name=collection_name,
             embedding_function=embeddings,
             create_collection_if_not_exists=False,
         )
-        got = get_all(collection, ["metadatas", "documents"])
+        got = get_all(collection, ["metadatas"])
         self.chunk_ids: list[str] = list(got["ids"])
         self.meta: dict[str, dict[str, Any]] = {
             cid: dict(md or {}) for cid, md in zip(got["ids"], got["metadatas"], strict=True)
@@ -144,8 +170,10 @@ class HybridSearcher:
         self._article_ids: list[str] = list(dict.fromkeys(self.meta[c]["article_id"] for c in self.chunk_ids))
         self._article_position = {aid: i for i, aid in enumerate(self._article_ids)}
         self._article_index = np.array([self._article_position[self.meta[c]["article_id"]] for c in self.chunk_ids])
-        self.bm25 = BM25Index(list(got["documents"]))
-        self._documents = list(got["documents"])
+        self._lexical_cache = lexical_cache
+        self._fingerprint = _lexical_fingerprint(self.chunk_ids, self.meta)
+        self._documents: list[str] | None = None
+        self.bm25 = self._lexical_index(BM25Index, "words")
         self._reading_bm25: ReadingBM25 | None = None
         self.articles: dict[str, dict[str, str]] = {}
         self._first_chunk: dict[str, str] = {}
@@ -155,10 +183,48 @@ class HybridSearcher:
 
     @property
     def reading_bm25(self) -> ReadingBM25:
-        # Built on first use: most messages contain kanji and never need it.
+        # Loaded on first use: most messages contain kanji and never need it.
         if self._reading_bm25 is None:
-            self._reading_bm25 = ReadingBM25(self._documents)
+            self._reading_bm25 = self._lexical_index(ReadingBM25, "readings")
         return self._reading_bm25
+
+    def prepare_lexical(self) -> None:
+        """Build and save both lexical indexes now (`bot index` does, so servers start without tokenising)."""
+        _ = self.reading_bm25
+
+    @property
+    def documents(self) -> list[str]:
+        if self._documents is None:
+            got = get_all(self.collection, ["documents"])
+            by_id = dict(zip(got["ids"], got["documents"], strict=True))
+            self._documents = [by_id[cid] for cid in self.chunk_ids]
+        return self._documents
+
+    def _lexical_index(self, kind: type[LexicalIndex], label: str) -> LexicalIndex:
+        """Tokenising every chunk takes minutes at 100,000 sections, so the built index is kept on disk, named by
+        collection and content (a new `bot index` writes a new collection, so a stale file is never read)."""
+        path = (
+            self._lexical_cache / f"{self.collection_name}-{label}-{self._fingerprint}.npz"
+            if self._lexical_cache
+            else None
+        )
+        if path is not None and path.is_file():
+            try:
+                loaded = kind.load(path)
+                if loaded.size == self.size:
+                    return loaded
+            except (OSError, ValueError, KeyError):
+                log.warning("lexical index %s unreadable; rebuilding it", path.name)
+        index = kind(self.documents)
+        if path is not None:
+            try:
+                index.save(path)
+                for other in path.parent.glob(f"*-{label}-*.npz"):
+                    if other != path and not other.name.startswith(self.collection_name):
+                        other.unlink(missing_ok=True)  # a previous index's file
+            except OSError:
+                log.warning("cannot save the lexical index under %s", path.parent)
+        return index
 
     @property
     def size(self) -> int:
@@ -175,8 +241,10 @@ class HybridSearcher:
     def _dense(self, vector: np.ndarray, restrict_to: Sequence[str] | None) -> dict[str, float]:
         k = min(self.params.chunk_candidates, self.size)
         where = {"article_id": {"$in": list(restrict_to)}} if restrict_to else None
-        hits = self.store.similarity_search_by_vector_with_relevance_scores(vector.tolist(), k=k, filter=where)  # type: ignore[arg-type]
-        return {str(doc.id): 1.0 - float(distance) for doc, distance in hits}
+        # The collection is queried directly for ids and distances only: through the LangChain store every query
+        # also read back 60 documents and their metadata, 3 of a 5 ms search step (the searcher has both in memory).
+        got = self.collection.query(query_embeddings=[vector], n_results=k, where=where, include=["distances"])
+        return {str(cid): 1.0 - float(d) for cid, d in zip(got["ids"][0], got["distances"][0], strict=True)}
 
     def search(
         self,
@@ -228,7 +296,9 @@ class HybridSearcher:
 
         # The strongest lexical articles the dense top-k missed still compete, from the dense floor.
         floor = min(chunk_scores.values(), default=0.0)
-        for position in np.argsort(-by_article)[: self.params.lexical_candidates]:
+        strongest = np.argpartition(-by_article, min(self.params.lexical_candidates, len(by_article) - 1))
+        strongest = strongest[: self.params.lexical_candidates]
+        for position in strongest[np.argsort(-by_article[strongest])]:
             if by_article[position] <= 0:
                 break
             aid = self._article_ids[position]
@@ -245,8 +315,12 @@ class HybridSearcher:
             if len(scored) > 1:
                 dense += self.params.second_section_weight * (scored[1][0] - scored[0][0] * 0.5)
             score = dense + lexical_weight * lexical.get(aid, 0.0)
+            # Phrasings count toward the score but are not sections a reader could be shown.
+            shown = [(s, cid) for s, cid in scored if self.meta[cid]["role"] != PHRASING_ROLE][:3]
+            if not shown:
+                shown = [(scored[0][0], self._first_chunk[aid])]
             sections = [
-                SectionHit(cid, self.meta[cid]["role"], self.meta[cid]["heading"], round(s, 4)) for s, cid in scored[:3]
+                SectionHit(cid, self.meta[cid]["role"], self.meta[cid]["heading"], round(s, 4)) for s, cid in shown
             ]
             info = self.articles[aid]
             hits.append(ArticleHit(aid, info["title"], info["topic"], round(score, 4), sections))

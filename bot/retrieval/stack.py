@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from bot.config import Settings
@@ -62,4 +63,10 @@ def open_searcher(settings: Settings, embeddings: Any | None = None) -> HybridSe
     name = active_collection_name(client)
     if not name:
         raise IndexNotReady("no search index yet: run `bot index`")
-    return HybridSearcher(client, name, embeddings or build_embeddings(settings))
+    return HybridSearcher(
+        client, name, embeddings or build_embeddings(settings), lexical_cache=lexical_cache_dir(settings)
+    )
+
+
+def lexical_cache_dir(settings: Settings) -> Path:
+    return settings.data_dir / "lexical"

@@ -122,3 +122,38 @@ def test_cli_prints_a_summary_line(minilm_settings, tmp_path: Path) -> None:
         check=False,
     )
     assert again.stdout.startswith("index up to date: 4 articles")
+
+
+def test_lexical_indexes_are_saved_with_the_collection_and_reused(
+    minilm_settings, small_library: Path, monkeypatch
+) -> None:
+    from bot.retrieval import bm25
+
+    first = index(minilm_settings)
+    searcher = open_searcher(minilm_settings)
+    searcher.prepare_lexical()
+    saved = sorted(p.name for p in (minilm_settings.data_dir / "lexical").iterdir())
+    assert len(saved) == 2 and all(name.startswith(first.collection) for name in saved)
+    expected = [h.article_id for h in searcher.search("ざんぎょうだいがでない", k=4).articles]
+    expected_words = [h.article_id for h in searcher.search("36協定の上限", k=4).articles]
+
+    def no_tokenising(self, *args, **kwargs):
+        raise AssertionError("the saved lexical index should have been loaded")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(bm25.BM25Index, "__init__", no_tokenising)
+        reopened = open_searcher(minilm_settings)
+        assert [h.article_id for h in reopened.search("ざんぎょうだいがでない", k=4).articles] == expected
+        assert [h.article_id for h in reopened.search("36協定の上限", k=4).articles] == expected_words
+
+    # A damaged file is rebuilt rather than trusted; a new index replaces the old files.
+    words = next((minilm_settings.data_dir / "lexical").glob("*-words-*.npz"))
+    words.write_bytes(b"not an npz")
+    assert [h.article_id for h in open_searcher(minilm_settings).search("36協定の上限", k=4).articles] == expected_words
+    article = next(small_library.glob("resume-*.md"))
+    article.write_text(
+        article.read_text(encoding="utf-8").replace("## 成功事例\n", "## 成功事例\n\n追記。\n", 1), "utf-8"
+    )
+    second = index(minilm_settings)
+    open_searcher(minilm_settings).prepare_lexical()
+    assert all(p.name.startswith(second.collection) for p in (minilm_settings.data_dir / "lexical").iterdir())

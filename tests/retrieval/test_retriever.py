@@ -26,6 +26,13 @@ def test_distinct_articles_best_first_with_matched_sections(searcher) -> None:
     assert result.articles[0].sections and all(s.role and s.heading for s in result.articles[0].sections)
 
 
+def test_phrasings_count_but_are_never_shown_as_matched_sections(searcher) -> None:
+    assert any(m["role"] == "phrasing" for m in searcher.meta.values()), "the library's phrasings are not indexed"
+    for message in ("1on1で何話せばいいの", "ざんぎょうだいがでない", "来月復職、ブランクやばい"):
+        for hit in searcher.search(message, k=5).articles:
+            assert hit.sections and all(s.role != "phrasing" for s in hit.sections)
+
+
 def test_the_seed_consultation_finds_the_handover_article(searcher) -> None:
     assert top_topics(searcher, SEED)[0] == "handover"
 
