@@ -212,7 +212,13 @@ def run_eval(
         memory = InMemoryChunks(searcher)
         for index, (model, _) in enumerate(searcher.embeddings.parts):
             reports.append(
-                evaluate(f"{getattr(model, 'name', 'model')} alone", memory.dense_ranker(index), rows, topic_of)
+                # A model folder's name, not its path ("multilingual-e5-small alone").
+                evaluate(
+                    f"{Path(str(getattr(model, 'name', 'model'))).name} alone",
+                    memory.dense_ranker(index),
+                    rows,
+                    topic_of,
+                )
             )
         reports.append(evaluate("BM25 alone", memory.bm25_ranker(), rows, topic_of))
         primary = searcher.embeddings.parts[0][0]
