@@ -36,10 +36,12 @@ CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
 # Bump when the lexical analysers change, so saved lexical indexes are rebuilt.
 LEXICAL_FORMAT = 1
 LexicalIndex = TypeVar("LexicalIndex", bound=BM25Index)
-# Long consultations are embedded in overlapping windows so the problem in the middle of a 600-character message is
-# not truncated away (e5 reads at most 512 tokens).
-WINDOW_CHARS = 360
-WINDOW_STEP = 240
+# A long consultation is embedded sentence group by sentence group (each within the query model's 96 tokens) and a
+# section counts by its best window: otherwise the worry in the middle of a long message is truncated away, or
+# drowned by the background around it (family, job history) in one averaged vector. Below this length the whole
+# message is one window: windows cost an encoder pass each.
+LONG_MESSAGE_CHARS = 360
+WINDOW_CHARS = 120
 
 
 @dataclass(frozen=True)
@@ -103,9 +105,23 @@ class Calibration:
 
 
 def _windows(text: str) -> list[str]:
-    if len(text) <= WINDOW_CHARS + WINDOW_STEP // 2:
+    """The whole text, or for a long one, consecutive sentences grouped up to WINDOW_CHARS characters."""
+    if len(text) <= LONG_MESSAGE_CHARS:
         return [text]
-    return [text[i : i + WINDOW_CHARS] for i in range(0, max(len(text) - WINDOW_STEP // 2, 1), WINDOW_STEP)]
+    windows: list[str] = []
+    current = ""
+    for sentence in re.split(r"(?<=[。！？!?\n])", text):
+        while len(sentence) > WINDOW_CHARS:  # a run-on sentence: cut it rather than lose its end
+            cut = WINDOW_CHARS - len(current)
+            windows.append(current + sentence[:cut])
+            current, sentence = "", sentence[cut:]
+        if current and len(current) + len(sentence) > WINDOW_CHARS:
+            windows.append(current)
+            current = ""
+        current += sentence
+    if current.strip():
+        windows.append(current)
+    return [w for w in windows if w.strip()]
 
 
 def _lexical_fingerprint(chunk_ids: Sequence[str], meta: dict[str, dict[str, Any]]) -> str:
@@ -231,20 +247,20 @@ class HybridSearcher:
         return len(self.chunk_ids)
 
     def embed_query(self, text: str) -> np.ndarray:
-        windows = _windows(text)
-        if len(windows) == 1:
-            return np.asarray(self.embeddings.embed_query_array(text), dtype=np.float32)
-        vectors = np.vstack([self.embeddings.embed_query_array(w) for w in windows])
-        mean = vectors.mean(axis=0)
-        return (mean / (np.linalg.norm(mean) or 1.0)).astype(np.float32)
+        """One row per window of the message (one row for all but long consultations)."""
+        return np.vstack([self.embeddings.embed_query_array(w) for w in _windows(text)]).astype(np.float32)
 
-    def _dense(self, vector: np.ndarray, restrict_to: Sequence[str] | None) -> dict[str, float]:
+    def _dense(self, vectors: np.ndarray, restrict_to: Sequence[str] | None) -> dict[str, float]:
         k = min(self.params.chunk_candidates, self.size)
         where = {"article_id": {"$in": list(restrict_to)}} if restrict_to else None
         # The collection is queried directly for ids and distances only: through the LangChain store every query
         # also read back 60 documents and their metadata, 3 of a 5 ms search step (the searcher has both in memory).
-        got = self.collection.query(query_embeddings=[vector], n_results=k, where=where, include=["distances"])
-        return {str(cid): 1.0 - float(d) for cid, d in zip(got["ids"][0], got["distances"][0], strict=True)}
+        got = self.collection.query(query_embeddings=list(vectors), n_results=k, where=where, include=["distances"])
+        best: dict[str, float] = {}
+        for ids, distances in zip(got["ids"], got["distances"], strict=True):
+            for cid, distance in zip(ids, distances, strict=True):
+                best[str(cid)] = max(best.get(str(cid), -1.0), 1.0 - float(distance))
+        return best
 
     def search(
         self,

@@ -64,6 +64,19 @@ def test_long_consultation_keeps_the_problem_in_the_middle(searcher) -> None:
     assert top_topics(searcher, message)[0] == "unfair-evaluation"
 
 
+def test_long_messages_are_read_in_sentence_windows_that_cover_all_of_it() -> None:
+    from bot.retrieval.retriever import LONG_MESSAGE_CHARS, WINDOW_CHARS, _windows
+
+    short = "上司に毎日怒鳴られる。どうしたらいい？"
+    assert _windows(short) == [short]
+    long = "前置きです。" * 40 + "本題は残業代が出ないことです。" + "あ" * 300 + "以上です。"
+    assert len(long) > LONG_MESSAGE_CHARS
+    windows = _windows(long)
+    assert "".join(windows) == long  # nothing dropped, nothing repeated
+    assert all(len(w) <= WINDOW_CHARS for w in windows)
+    assert any("残業代が出ない" in w for w in windows)
+
+
 def test_confidence_separates_specific_from_vague(searcher) -> None:
     specific = searcher.search("上司が定年で退職して、引き継ぎ2週間で得意先をほとんど任された。前任者は入院中")
     vague = searcher.search("なんかもうやだ")
