@@ -119,8 +119,7 @@ def _windows(text: str) -> list[str]:
             windows.append(current)
             current = ""
         current += sentence
-    if current.strip():
-        windows.append(current)
+    windows.append(current)
     return [w for w in windows if w.strip()]
 
 
@@ -162,21 +161,12 @@ class HybridSearcher:
         calibration: Calibration | None = None,
         lexical_cache: Path | None = None,
     ) -> None:
-        from langchain_chroma import Chroma
-
         collection = client.get_collection(collection_name, embedding_function=None)
         self.collection = collection
         self.collection_name = collection_name
         self.embeddings = embeddings
         self.params = params or RetrievalParams()
         self.calibration = calibration or Calibration.load()
-        # The LangChain vector store over the same collection, for composing with other LangChain components.
-        self.store = Chroma(
-            client=client,
-            collection_name=collection_name,
-            embedding_function=embeddings,
-            create_collection_if_not_exists=False,
-        )
         got = get_all(collection, ["metadatas"])
         self.chunk_ids: list[str] = list(got["ids"])
         self.meta: dict[str, dict[str, Any]] = {
@@ -253,8 +243,8 @@ class HybridSearcher:
     def _dense(self, vectors: np.ndarray, restrict_to: Sequence[str] | None) -> dict[str, float]:
         k = min(self.params.chunk_candidates, self.size)
         where = {"article_id": {"$in": list(restrict_to)}} if restrict_to else None
-        # The collection is queried directly for ids and distances only: through the LangChain store every query
-        # also read back 60 documents and their metadata, 3 of a 5 ms search step (the searcher has both in memory).
+        # Ids and distances only: the searcher holds documents and metadata in memory, and reading them back with
+        # every query (as LangChain's Chroma store does) cost 3 of a 5 ms search step.
         got = self.collection.query(query_embeddings=list(vectors), n_results=k, where=where, include=["distances"])
         best: dict[str, float] = {}
         for ids, distances in zip(got["ids"], got["distances"], strict=True):
