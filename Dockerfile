@@ -17,7 +17,8 @@ COPY bot ./bot
 RUN pip install --extra-index-url "${TORCH_INDEX_URL}" -c constraints.txt .
 COPY knowledge ./knowledge
 COPY prompts ./prompts
-ENV KNOWLEDGE_DIR=/app/knowledge PROMPTS_DIR=/app/prompts DATA_DIR=/app/data
+COPY training ./training
+ENV KNOWLEDGE_DIR=/app/knowledge PROMPTS_DIR=/app/prompts DATA_DIR=/app/data TRAINING_DIR=/app/training
 RUN bot knowledge check && bot models build && bot index --quiet && bot db upgrade
 
 FROM ${PYTHON_IMAGE} AS runtime

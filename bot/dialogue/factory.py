@@ -12,6 +12,7 @@ from bot.knowledge.library import load_library
 from bot.knowledge.taxonomy import load_topics
 from bot.retrieval.retriever import HybridSearcher
 from bot.retrieval.stack import open_searcher
+from bot.safety.triage import SafetyCheck, load_safety_check
 from bot.store.base import Store
 from bot.store.factory import open_store
 
@@ -29,8 +30,20 @@ def build_composer(settings: Settings) -> GroundedComposer:
     return GroundedComposer(articles, {slug: t.name_ja for slug, t in topics.items()}, settings.prompts_dir)
 
 
+def own_phrases(composer: GroundedComposer) -> list[str]:
+    """The labels of the bot's own chips and buttons (follow-ups, the check-in's, the topic names it offers)."""
+    replies = composer.replies
+    return [*replies["follow_ups"].values(), replies["check_in"]["continue"], *composer.topic_names.values()]
+
+
 def build_engine(
-    settings: Settings, *, store: Store | None = None, searcher: HybridSearcher | None = None, rewriter: Any = None
+    settings: Settings,
+    *,
+    store: Store | None = None,
+    searcher: HybridSearcher | None = None,
+    rewriter: Any = None,
+    safety: SafetyCheck | None = None,
+    metrics: Any = None,
 ) -> Services:
     store = store or open_store(settings.resolved_database_url)
     searcher = searcher or open_searcher(settings)
@@ -38,12 +51,15 @@ def build_engine(
         from bot.answer.llm import LLMRewriter
 
         rewriter = LLMRewriter.from_settings(settings)
+    composer = build_composer(settings)
     engine = DialogueEngine(
         store=store,
         searcher=searcher,
-        composer=build_composer(settings),
+        composer=composer,
         knowledge_dir=settings.knowledge_dir,
         prompts_dir=settings.prompts_dir,
         rewriter=rewriter,
+        safety=safety or load_safety_check(settings.models_dir, own_phrases(composer)),
+        metrics=metrics,
     )
     return Services(engine, store, searcher)

@@ -26,6 +26,7 @@ class Intent(StrEnum):
     EXPERT = "expert"
     OTHER = "other"
     KEEP_TALKING = "keep_talking"
+    CONTINUE = "continue"  # after a check-in: go on with the worry that was set aside
     MESSAGE = "message"  # a worry or a question: retrieval decides
 
 
@@ -34,15 +35,48 @@ def normalise(text: str) -> str:
     return re.sub(r"[\s。、！!？?…〜~・ｗw笑]+$", "", text).strip()
 
 
+# Commands fire only when the whole message is the command, after trimming polite words and punctuation:
+# 「データを削除してください」 deletes, 「上司に『記録は全部消しておけ』と言われて…」 is a worry (and goes through the
+# safety check first, like every message).
+_POLITE_TAIL = re.compile(
+    r"(して)?(ください|下さい|くださいませ|ほしい|欲しい|ほしいです|もらえますか|もらえる|くれる|くれますか|お願いします|"
+    r"おねがいします|お願い|おねがい|したい|したいです|します|する|して|しといて|しておいて|できますか|できる)$"
+)
+_POLITE_HEAD = re.compile(r"^(すみません|すいません|あの|えっと|では|じゃあ|じゃ|それでは)[、,\s]*")
 _COMMANDS: list[tuple[Intent, re.Pattern[str]]] = [
-    (Intent.DELETE, re.compile(r"(データ|履歴|記録|会話)(を)?(すべて|全部)?(削除|消去|消して|けして)|^/delete$")),
     (
-        Intent.RESET,
+        Intent.DELETE,
         re.compile(
-            r"^(/reset|リセット|りせっと|reset|最初から|はじめから|やり直し|新しい相談|新しく相談)(する|して|したい)?$"
+            r"(/delete|(これまでの|今までの|いままでの|私の|わたしの)?(データ|履歴|記録|会話|会話の記録|会話履歴|相談履歴)"
+            r"(を)?(すべて|全部|ぜんぶ)?(削除|消去|消|けし|け)(して)?)"
         ),
     ),
+    (
+        Intent.RESET,
+        re.compile(r"(/reset|リセット|りせっと|reset|最初から|はじめから|やり直し|新しい相談|新しく相談)"),
+    ),
 ]
+
+
+def command_text(text: str) -> str:
+    """The message with greetings, polite endings and punctuation trimmed: what a whole-message command is matched on."""
+    t = normalise(text)
+    t = re.sub(r"[\s。、！!？?…〜~・「」『』()（）]+", "", t)
+    for _ in range(2):
+        t = _POLITE_HEAD.sub("", t)
+        t = _POLITE_TAIL.sub("", t)
+    return t
+
+
+def parse_command(text: str) -> Intent | None:
+    """DELETE or RESET when the whole message is that command; None for anything else (a worry that mentions one)."""
+    t = command_text(text)
+    for intent, pattern in _COMMANDS:
+        if pattern.fullmatch(t):
+            return intent
+    return None
+
+
 # Short replies only: a long message that happens to contain "ありがとう" is still a worry.
 _SHORT: list[tuple[Intent, re.Pattern[str]]] = [
     (Intent.THANKS, re.compile(r"ありがと|有難|助かり|感謝|thank|サンキュ|さんきゅ")),
@@ -60,6 +94,7 @@ _SHORT: list[tuple[Intent, re.Pattern[str]]] = [
 ]
 _FOLLOW: list[tuple[Intent, re.Pattern[str]]] = [
     (Intent.KEEP_TALKING, re.compile(r"もう少し話を聞いて|話を聞いてほしい|聞いてほしい")),
+    (Intent.CONTINUE, re.compile(r"^(仕事の)?(相談|話)(を|の)?(続け|つづけ)|^続けて(ください|ほしい)?$")),
     (Intent.OTHER, re.compile(r"^(別|他|ほか|違う)の(悩み|相談|話)")),
     (Intent.CASE, re.compile(r"成功事例|事例|体験談|乗り越えた(人|例)|実例")),
     (Intent.EXPERT, re.compile(r"専門家|相談先|相談窓口|どこに相談|プロに相談|相談できる(ところ|場所)")),
@@ -72,10 +107,10 @@ FOLLOW_LIMIT = 24
 
 
 def classify(text: str) -> Intent:
+    command = parse_command(text)
+    if command is not None:
+        return command
     t = normalise(text)
-    for intent, pattern in _COMMANDS:
-        if pattern.search(t):
-            return intent
     if len(t) <= SHORT_LIMIT:
         for intent, pattern in _SHORT:
             if pattern.search(t):

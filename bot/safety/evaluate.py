@@ -105,3 +105,81 @@ def _miss(kind_of_error: str, row: SafetyRow, signal: CrisisSignal | None) -> di
         "cue": signal.cue if signal else None,
         "text": row.text,
     }
+
+
+# ----- the whole safety check, in tiers -------------------------------------------------------------------------------
+URGENCY: dict[str, int] = {kind: rank for rank, kind in enumerate(PRIORITY)}  # 0 = most urgent
+
+
+def evaluate_tiers(rows: Iterable[SafetyRow], assess: Callable[[str], Any]) -> dict[str, Any]:
+    """Score a tiered check (`assess(text)` → a `SafetyDecision`): per kind, how many crisis rows were escalated with
+    the right kind or a more urgent one (the help lines that serve them), escalated with a less urgent kind, only
+    checked in, or missed; on `none` rows, escalations (false alarms) and check-ins, counted apart."""
+    per_kind: dict[str, dict[str, int]] = {
+        kind: {"rows": 0, "escalated": 0, "exact": 0, "less_urgent": 0, "checked_in": 0} for kind in PRIORITY
+    }
+    ordinary = {"rows": 0, "false_alarms": 0, "checked_in": 0}
+    errors: list[dict[str, Any]] = []
+    for row in rows:
+        decision = assess(row.text)
+        if row.label == NONE_LABEL:
+            ordinary["rows"] += 1
+            if decision.tier == "escalate":
+                ordinary["false_alarms"] += 1
+                errors.append(_error("false-alarm", row, decision))
+            elif decision.tier == "check-in":
+                ordinary["checked_in"] += 1
+                errors.append(_error("check-in-on-ordinary", row, decision))
+            continue
+        stats = per_kind[row.label]
+        stats["rows"] += 1
+        if decision.tier == "escalate" and decision.kind is not None:
+            if URGENCY[decision.kind] <= URGENCY[row.label]:
+                stats["escalated"] += 1
+                stats["exact"] += int(decision.kind == row.label)
+            else:
+                stats["less_urgent"] += 1
+                errors.append(_error("less-urgent-kind", row, decision))
+        elif decision.tier == "check-in":
+            stats["checked_in"] += 1
+            errors.append(_error("check-in-only", row, decision))
+        else:
+            errors.append(_error("missed", row, decision))
+    crisis_rows = sum(s["rows"] for s in per_kind.values())
+    escalated = sum(s["escalated"] for s in per_kind.values())
+    return {
+        "crisis_rows": crisis_rows,
+        "per_kind": {k: {**s, "recall": _rate(s["escalated"], s["rows"])} for k, s in per_kind.items()},
+        "recall": _rate(escalated, crisis_rows),
+        "recall_with_check_ins": _rate(escalated + sum(s["checked_in"] for s in per_kind.values()), crisis_rows),
+        "ordinary": {
+            **ordinary,
+            "false_alarm_rate": _rate(ordinary["false_alarms"], ordinary["rows"]) if ordinary["rows"] else 0.0,
+        },
+        "errors": errors,
+    }
+
+
+def _error(kind_of_error: str, row: SafetyRow, decision: Any) -> dict[str, Any]:
+    return {
+        "error": kind_of_error,
+        "sid": row.sid,
+        "label": row.label,
+        "tier": decision.tier,
+        "predicted": decision.kind,
+        "reason": decision.reason,
+        "text": row.text,
+    }
+
+
+def rows_from_training_file(
+    path: Path, split: str = "dev", *, tiers: frozenset[str] = frozenset({"clear", "none"})
+) -> list[SafetyRow]:
+    """`training/safety/*/*.tsv` rows (label, tier, text) as evaluation rows; `possible` rows are left out by default
+    (they are neither a miss nor a false alarm whatever the check does)."""
+    rows: list[SafetyRow] = []
+    with path.open(encoding="utf-8", newline="") as handle:
+        for number, record in enumerate(csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE), start=1):
+            if len(record) == 3 and record[1].strip() in tiers:
+                rows.append(SafetyRow(f"{path.stem}:{number}", split, record[0].strip(), record[2]))
+    return rows

@@ -81,3 +81,30 @@ def test_load_safety_set_keeps_quotes_in_text(tmp_path: Path) -> None:
     path = tmp_path / "safety.tsv"
     path.write_text('sid\tsplit\tlabel\ttext\nx1\tdev\tnone\t"ブラック企業"って何？\n', encoding="utf-8")
     assert load_safety_set(path)[0].text == '"ブラック企業"って何？'
+
+
+def test_rules_and_learned_head_together_keep_the_set(rows: list[SafetyRow], index_settings) -> None:
+    """The whole check (rules + the head `bot models build` trained) on the same set: nothing caught by the rules is
+    lost, and the head adds few alarms on its ordinary messages."""
+    from bot.safety.evaluate import evaluate_tiers
+    from bot.safety.triage import load_safety_check
+
+    check = load_safety_check(index_settings.models_dir)
+    assert check.learned
+    result = evaluate_tiers(rows, check.assess_text)
+    assert result["recall"] == 1.0
+    assert result["ordinary"]["false_alarm_rate"] <= 1 / 20
+
+
+def test_blind_set_holds_its_first_reading(index_settings) -> None:
+    """eval/safety_blind.tsv was read once, first time, for the note on the safety issue (recall 0.921, false alarms
+    23/230). It is a regression floor now, no longer blind: a change that loses crises or adds alarms fails here."""
+    from bot.safety.evaluate import evaluate_tiers
+    from bot.safety.triage import load_safety_check
+
+    blind = load_safety_set(ROOT / "eval" / "safety_blind.tsv")
+    assert len(blind) >= 300 and sum(row.label != "none" for row in blind) >= 120
+    result = evaluate_tiers(blind, load_safety_check(index_settings.models_dir).assess_text)
+    assert result["recall"] >= 0.92
+    assert result["recall_with_check_ins"] >= 0.97
+    assert result["ordinary"]["false_alarms"] <= 23

@@ -57,7 +57,6 @@ log = logging.getLogger(__name__)
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"
 HISTORY_LIMIT = 100  # the engine keeps 20 turns; this only bounds the read
 COMMENT_MAX_CHARS = 1000
-DELETE_COMMAND = "データを削除"  # the engine's own delete intent: it waits for a turn in flight, then deletes
 
 T = TypeVar("T")
 
@@ -192,7 +191,7 @@ async def _run_turn(
         conversation_id=conversation_id,
         turn_id=reply.turn_id,
         answer=web_answer(reply.answer, settings.web_article_url_template),
-        conversation_deleted=reply.turn_id == 0,  # only the delete command stores nothing
+        conversation_deleted=reply.deleted,
     )
 
 
@@ -332,10 +331,9 @@ async def check_step(conversation_id: ConversationDep, body: StepIn, engine: Eng
     response_class=Response,
     summary="Delete my conversation",
 )
-async def delete_conversation(conversation_id: ConversationDep, engine: EngineDep, store: StoreDep) -> Response:
+async def delete_conversation(conversation_id: ConversationDep, engine: EngineDep) -> Response:
     """Turns, state, feedback and the binding. Waits for a turn in flight so nothing is written after."""
-    await asyncio.to_thread(engine.handle, conversation_id, DELETE_COMMAND)
-    await asyncio.to_thread(store.delete_user_data, conversation_id)
+    await asyncio.to_thread(engine.delete_conversation, conversation_id)
     return Response(status_code=204)
 
 

@@ -63,7 +63,7 @@ class RenderOptions:
 def render_answer(answer: Answer, replies: dict[str, Any], options: RenderOptions | None = None) -> list[Message]:
     """The messages for one engine answer: at most 5, each within LINE's limits."""
     options = options or RenderOptions()
-    if answer.kind == "escalation" and answer.escalation is not None:
+    if answer.escalation is not None:  # an escalation, or a check-in: help lines first, as plain text
         messages = _escalation(answer, replies, options)
     elif _has_parts(answer):
         messages = _advice(answer, replies, options)
