@@ -1,0 +1,148 @@
+"""Hostile and malformed requests against the web API (issue 16): never a 500, always a JSON error or an answer.
+
+The cases that broke (lone surrogates, 5,000-deep JSON, a turn id of 2**63) and the ones that held (ownership, path
+tricks, SQL and script text, wrong types, sizes) are kept here so they keep holding.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from webhelpers import Visitor
+
+from bot.store import schema
+
+WORRY = "上司とうまくいきません"
+
+
+def _json(client, method: str, url: str, headers: dict[str, str], raw: bytes):
+    return client.request(method, url, headers={**headers, "Content-Type": "application/json"}, content=raw)
+
+
+def test_a_lone_surrogate_is_answered_not_500(visitor, services, client) -> None:
+    cid = visitor.start()
+    raw = json.dumps({"text": WORRY + "\ud800"}).encode("ascii")  # `\ud800` escaped, as a JSON client sends it
+    response = _json(client, "POST", f"/api/conversations/{cid}/messages", visitor.headers, raw)
+    assert response.status_code == 200, response.text
+    history = visitor.history(cid).json()
+    assert history["messages"][0]["text"] == WORRY + "\ufffd"
+    # The stream, the feedback comment and a step's text go through the same door.
+    stream = _json(client, "POST", f"/api/conversations/{cid}/messages/stream", visitor.headers, raw)
+    assert stream.status_code == 200
+    turn_id = response.json()["turn_id"]
+    feedback = json.dumps({"turn_id": turn_id, "helpful": True, "comment": "\udfffよかった"}).encode("ascii")
+    assert _json(client, "POST", f"/api/conversations/{cid}/feedback", visitor.headers, feedback).status_code == 201
+    step = json.dumps({"step": "\ud83d"}).encode("ascii")
+    checked = _json(client, "POST", f"/api/conversations/{cid}/steps", visitor.headers, step)
+    assert checked.status_code == 200 and checked.json()["done_steps"] == ["\ufffd"]
+
+
+def test_json_nested_five_thousand_deep_is_400(visitor, client) -> None:
+    cid = visitor.start()
+    for raw in (b'{"text": ' + b"[" * 5000 + b"]" * 5000 + b"}", b"[" * 5000, b'{"a":' * 5000):
+        response = _json(client, "POST", f"/api/conversations/{cid}/messages", visitor.headers, raw)
+        assert response.status_code == 400, response.text
+        body = response.json()
+        assert body["error"] == "bad_request" and "形式" in body["message"]
+    # Brackets inside the text are only text.
+    assert visitor.send(cid, "[" * 100).status_code == 200
+
+
+@pytest.mark.parametrize("turn_id", [2**63, 2**64, -(2**63) - 1, 0, -1, 10**100])
+def test_out_of_range_turn_ids_are_422(visitor, client, turn_id: int) -> None:
+    cid = visitor.start()
+    raw = json.dumps({"turn_id": turn_id, "helpful": True}).encode()
+    response = _json(client, "POST", f"/api/conversations/{cid}/feedback", visitor.headers, raw)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"] == "invalid_request"
+
+
+def test_a_turn_id_at_the_top_of_the_range_is_just_not_found(visitor, client) -> None:
+    cid = visitor.start()
+    raw = json.dumps({"turn_id": 2**63 - 1, "helpful": True}).encode()
+    assert _json(client, "POST", f"/api/conversations/{cid}/feedback", visitor.headers, raw).status_code == 404
+
+
+MALFORMED_BODIES = [
+    b"",
+    b"null",
+    b"[]",
+    b'"text"',
+    b"{",
+    b'{"text": }',
+    b'{"text": null}',
+    b'{"text": 1}',
+    b'{"text": ["a"]}',
+    b'{"text": {"$ne": ""}}',
+    b'{"text": "a", "text": 5}',
+    b"\xff\xfe\xfd",
+    b'{"text": "\\u0000"}',
+    b'{"turn_id": "1", "helpful": "yes"}',
+    b'{"turn_id": 1.5, "helpful": true}',
+    b'{"turn_id": 1e400, "helpful": true}',
+    b'{"turn_id": NaN, "helpful": true}',
+    b'{"step": ""}',
+    b'{"step": null}',
+    b'{"step": "' + b"x" * 201 + b'"}',
+]
+
+
+@pytest.mark.parametrize("raw", MALFORMED_BODIES, ids=range(len(MALFORMED_BODIES)))
+@pytest.mark.parametrize("path", ["messages", "messages/stream", "feedback", "steps"])
+def test_malformed_bodies_never_500(visitor, client, raw: bytes, path: str) -> None:
+    cid = visitor.start()
+    response = _json(client, "POST", f"/api/conversations/{cid}/{path}", visitor.headers, raw)
+    assert response.status_code < 500, (raw, path, response.status_code, response.text)
+    assert response.headers["content-type"].startswith(("application/json", "text/event-stream"))
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/conversations/..%2F..%2Fetc%2Fpasswd/messages",
+        "/api/conversations/web:' OR 1=1 --/messages",
+        "/api/conversations/web:%00%00/messages",
+        "/api/conversations/" + "web:" + "A" * 5000 + "/messages",
+        "/api/conversations/web:%F0%9F%98%80" + "A" * 28 + "/messages",
+        "/api/conversations/%ED%A0%80/messages",
+        "/api/../../etc/passwd",
+        "/widget.js/../../pyproject.toml",
+    ],
+)
+def test_path_tricks_are_404(visitor, client, path: str) -> None:
+    response = client.get(path, headers=visitor.headers)
+    assert response.status_code == 404, (path, response.status_code)
+
+
+def test_sql_and_script_text_is_only_text(visitor, client, services) -> None:
+    cid = visitor.start()
+    hostile = "'); DROP TABLE turns; -- <script>alert(1)</script><img src=x onerror=alert(1)>"
+    response = visitor.send(cid, hostile)
+    assert response.status_code == 200
+    history = visitor.history(cid).json()
+    assert history["messages"][0]["text"] == hostile  # stored as is; the widget renders text, never HTML
+    with services.store.engine.connect() as conn:
+        assert conn.execute(schema.turns.select().limit(1)).first() is not None
+
+
+def test_a_message_over_the_web_limit_is_refused_before_any_work(make_client, services) -> None:
+    client = make_client(web_max_message_chars=2000)
+    visitor = Visitor(client)
+    cid = visitor.start()
+    response = visitor.send(cid, "あ" * 2001)
+    assert response.status_code == 413
+    assert services.store.recent_turns(cid, 10) == [], "nothing stored, the engine never ran"
+
+
+@pytest.mark.xfail(
+    reason="the turn pipeline (safety -> commands -> dialogue) is being rewritten in the safety issue; "
+    "a worry that mentions データを削除 must not delete the conversation",
+    strict=False,
+)
+def test_a_worry_that_mentions_the_delete_words_does_not_delete(visitor) -> None:
+    cid = visitor.start()
+    assert visitor.send(cid, WORRY).status_code == 200
+    reply = visitor.send(cid, "会社のシステムでデータを削除してしまい、上司に怒られて落ち込んでいます").json()
+    assert reply["conversation_deleted"] is False
+    assert len(visitor.history(cid).json()["messages"]) == 4

@@ -1,0 +1,129 @@
+"""Hostile and malformed LINE deliveries (issue 16): a bad event never fails the good ones in the same delivery.
+
+Each case is signed with the channel secret (a valid signature is what makes a delivery reach the parser): these
+are the bodies LINE, a replaying attacker who holds a leaked body, or a bug upstream could send.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+import line_events as ev
+from conftest import SECRET, LineApp
+from sqlalchemy import select
+
+from bot.store.schema import inbox, turns
+
+
+def _raw(*events: object) -> bytes:
+    # ensure_ascii keeps a lone surrogate as the 6-byte escape `\ud800`, exactly as a JSON sender would write it.
+    return json.dumps({"destination": ev.BOT_ID, "events": list(events)}).encode("ascii")
+
+
+def _post(app: LineApp, raw: bytes):
+    return app.post(raw=raw, signature=ev.sign(raw, SECRET))
+
+
+def test_a_poison_event_among_ten_good_ones_ten_answered_one_rejected(line_app: LineApp, caplog) -> None:
+    users = [ev.user_id() for _ in range(10)]
+    good = [ev.text(u, "残業が多くて疲れています", reply_token=line_app.fake.issue_reply_token(u)) for u in users]
+    poison = ev.text(ev.user_id(), "x", reply_token="t")
+    poison["message"]["text"] = {"not": "a string"}
+    events = [*good[:5], poison, *good[5:]]
+    caplog.set_level(logging.INFO, logger="bot.channels.line")
+    for delivery in range(3):  # LINE redelivers what it thinks failed: the outcome must not change
+        response = _post(line_app, _raw(*events))
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["rejected"] == 1
+        assert (body["accepted"], body["duplicates"]) == ((10, 0) if delivery == 0 else (0, 10))
+    for user in users:
+        line_app.wait_for(user, 1)
+    line_app.wait_idle()
+    time.sleep(0.2)
+    assert all(len(line_app.fake.delivered_to(u)) == 1 for u in users), "each answered exactly once"
+    rejected = [r.getMessage() for r in caplog.records if "rejected event #5" in r.getMessage()]
+    assert len(rejected) == 3, "recorded with a reason on every delivery"
+    assert all("message" in m and "a string" not in m for m in rejected), "the reason names fields, never values"
+
+
+def test_a_lone_surrogate_is_replaced_and_the_message_answered(line_app: LineApp) -> None:
+    user, other = ev.user_id(), ev.user_id()
+    lone = ev.text(user, "上司とうまくいきません\ud800", reply_token=line_app.fake.issue_reply_token(user))
+    lone["message"]["quoteToken"] = "q\udfff"
+    normal = ev.text(other, "転職すべきか迷っています", reply_token=line_app.fake.issue_reply_token(other))
+    response = _post(line_app, _raw(lone, normal))
+    assert response.status_code == 200, response.text
+    assert response.json()["accepted"] == 2
+    line_app.wait_for(user, 1)
+    line_app.wait_for(other, 1)
+    with line_app.store.engine.connect() as conn:
+        stored = conn.execute(
+            select(turns.c.text).where(turns.c.conversation_id == f"line:user:{user}", turns.c.role == "user")
+        ).scalar_one()
+    assert stored == "上司とうまくいきません\ufffd"
+
+
+def test_json_nested_five_thousand_deep_is_400_not_500(line_app: LineApp) -> None:
+    deep = b'{"destination":"x","events":[' + b"[" * 5000 + b"]" * 5000 + b"]}"
+    response = _post(line_app, deep)
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_json"
+    # Deep inside a string is only text, not nesting.
+    user = ev.user_id()
+    event = ev.text(user, "[" * 3000, reply_token=line_app.fake.issue_reply_token(user))
+    assert _post(line_app, _raw(event)).json()["accepted"] == 1
+
+
+def test_text_over_lines_limit_is_rejected_before_any_work(line_app: LineApp) -> None:
+    user, other = ev.user_id(), ev.user_id()
+    huge = ev.text(user, "a" * 280_000, reply_token="t")  # the 280,000 characters that took a worker 180 s
+    normal = ev.text(other, "上司とうまくいきません", reply_token=line_app.fake.issue_reply_token(other))
+    started = time.perf_counter()
+    response = _post(line_app, _raw(huge, normal))
+    assert time.perf_counter() - started < 2.0
+    body = response.json()
+    assert (body["accepted"], body["rejected"]) == (1, 1)
+    line_app.wait_for(other, 1)
+    line_app.wait_idle()
+    with line_app.store.engine.connect() as conn:
+        keys = conn.execute(select(inbox.c.conversation_key)).scalars().all()
+    assert f"inbox:line:user:{user}" not in keys, "nothing of the rejected event is stored"
+    assert line_app.fake.delivered_to(user) == []
+
+
+def test_malformed_ids_and_shapes_are_rejected_one_by_one(line_app: LineApp) -> None:
+    user = ev.user_id()
+    good = ev.text(user, "こんにちは", reply_token=line_app.fake.issue_reply_token(user))
+    long_user = ev.text("U" + "f" * 500, "こんにちは", reply_token="t1")
+    long_id = dict(ev.text(ev.user_id(), "こんにちは", reply_token="t2"), webhookEventId="0" * 1000)
+    control = dict(ev.follow(ev.user_id(), reply_token="t3"), webhookEventId="01\x00abc")
+    number_text = ev.text(ev.user_id(), "x", reply_token="t4")
+    number_text["message"]["text"] = 12345
+    null_source = dict(ev.unfollow(ev.user_id()), source=None)
+    weird = [long_user, long_id, control, number_text, null_source, [], 7, None]
+    response = _post(line_app, _raw(*weird, good))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["accepted"] == 1
+    assert body["rejected"] + body["skipped"] == len(weird)
+    line_app.wait_for(user, 1)
+
+
+def test_malformed_bodies_are_400(line_app: LineApp) -> None:
+    for raw in (
+        b"",
+        b"[]",
+        b"null",
+        b'{"events": {}}',
+        b'{"destination": 1, "events": []}',
+        b'{"destination": "x", "events": [}',
+        b"\xff\xfe\x00",
+        b'{"destination": "x", "events": []' + b"}" * 3,
+        b'"\\ud800"',
+    ):
+        response = _post(line_app, raw)
+        assert response.status_code == 400, (raw, response.status_code, response.text)
+        assert response.json()["error"] in {"invalid_json", "invalid_webhook"}
