@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 
 from bot.api.metrics import Metrics
 from bot.api.routes import chat, health, line
+from bot.api.security import SecurityHeadersMiddleware
 from bot.channels.web.middleware import BodySizeLimitMiddleware, CORSMiddleware, cors_options
 from bot.config import Settings, get_settings
 from bot.dialogue.factory import Services, build_engine
@@ -49,7 +50,14 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         if services is None and app.state.services is not None:
             app.state.services.store.close()
 
-    app = FastAPI(title="Career partner", version="0.1.0", lifespan=lifespan)
+    docs = settings.docs_enabled
+    app = FastAPI(
+        title="Career partner",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+    )
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
@@ -82,6 +90,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     # Web chat limits: the body size under /api/ (413), then CORS outermost so the widget can read every error.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.web_max_body_bytes)
     app.add_middleware(CORSMiddleware, **cors_options(settings.web_allowed_origins))
+    # Outermost: every response gets the headers, the middlewares' own refusals (413, CORS preflights) included.
+    app.add_middleware(SecurityHeadersMiddleware)
     return app
 
 

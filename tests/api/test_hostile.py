@@ -146,3 +146,42 @@ def test_a_worry_that_mentions_the_delete_words_does_not_delete(visitor) -> None
     reply = visitor.send(cid, "会社のシステムでデータを削除してしまい、上司に怒られて落ち込んでいます").json()
     assert reply["conversation_deleted"] is False
     assert len(visitor.history(cid).json()["messages"]) == 4
+
+
+# ----- headers ---------------------------------------------------------------------------------------------------------
+def test_every_response_carries_the_security_headers(visitor, client) -> None:
+    cid = visitor.start()
+    responses = {
+        "demo": client.get("/"),
+        "widget": client.get("/widget.js"),
+        "health": client.get("/healthz"),
+        "history": visitor.history(cid),
+        "not_found": client.get("/nope"),
+        "too_large": client.post("/api/conversations", headers=visitor.headers, content=b"x" * 100_000),
+    }
+    for name, response in responses.items():
+        headers = response.headers
+        assert "script-src 'self'" in headers["content-security-policy"], name
+        assert "unsafe-inline" not in headers["content-security-policy"].split("script-src")[1].split(";")[0], name
+        assert headers["x-content-type-options"] == "nosniff", name
+        assert headers["x-frame-options"] == "DENY", name
+        assert headers["referrer-policy"] == "no-referrer", name
+        assert headers["server"] == "web", name
+    assert responses["history"].headers["cache-control"] == "no-store"
+    assert responses["too_large"].headers["cache-control"] == "no-store"
+    assert responses["widget"].headers["cache-control"] == "public, max-age=300", "the public script stays cacheable"
+    assert responses["widget"].headers["cross-origin-resource-policy"] == "cross-origin"
+    assert b"<script>" not in responses["demo"].content, "no inline script on the demo page"
+    stream = visitor.stream(cid, WORRY)
+    assert stream.headers["cache-control"] == "no-store"
+
+
+def test_docs_are_off_in_production(make_client) -> None:
+    dev = make_client()
+    assert dev.get("/docs").status_code == 200
+    assert "cdn.jsdelivr.net" in dev.get("/docs").headers["content-security-policy"]
+    production = make_client(environment="production")
+    assert production.get("/docs").status_code == 404
+    assert production.get("/redoc").status_code == 404
+    assert make_client(environment="production", api_docs=True).get("/docs").status_code == 200
+    assert make_client(api_docs=False).get("/docs").status_code == 404
