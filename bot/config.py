@@ -70,10 +70,14 @@ class Settings(BaseSettings):
     web_article_url_template: str = Field(default="", alias="WEB_ARTICLE_URL_TEMPLATE")
     web_max_message_chars: int = Field(default=2000, alias="WEB_MAX_MESSAGE_CHARS")  # longer: 413
     web_max_body_bytes: int = Field(default=32768, alias="WEB_MAX_BODY_BYTES")  # any /api/ request body: 413
-    # Rate limits per sliding window: messages per visitor, API requests per client IP (in-process, or Redis).
+    # Rate limits per fixed window (in-process, or Redis): messages per visitor and per client IP, new conversations
+    # per IP, and API requests per IP with valid and invalid ones counted apart (bot.channels.web.budget).
     web_rate_limit_window: float = Field(default=60.0, alias="WEB_RATE_LIMIT_WINDOW")
     web_rate_limit_visitor: int = Field(default=12, alias="WEB_RATE_LIMIT_VISITOR")
     web_rate_limit_ip: int = Field(default=120, alias="WEB_RATE_LIMIT_IP")
+    web_rate_limit_ip_invalid: int = Field(default=30, alias="WEB_RATE_LIMIT_IP_INVALID")
+    web_rate_limit_ip_messages: int = Field(default=30, alias="WEB_RATE_LIMIT_IP_MESSAGES")
+    web_rate_limit_ip_conversations: int = Field(default=10, alias="WEB_RATE_LIMIT_IP_CONVERSATIONS")
     web_rate_limit_prefix: str = Field(default="career-partner:ratelimit:", alias="WEB_RATE_LIMIT_PREFIX")
     web_heartbeat_seconds: float = Field(default=10.0, alias="WEB_HEARTBEAT_SECONDS")  # SSE keep-alive comments
 

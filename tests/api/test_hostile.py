@@ -7,6 +7,7 @@ tricks, SQL and script text, wrong types, sizes) are kept here so they keep hold
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 from webhelpers import Visitor
@@ -185,3 +186,51 @@ def test_docs_are_off_in_production(make_client) -> None:
     assert production.get("/redoc").status_code == 404
     assert make_client(environment="production", api_docs=True).get("/docs").status_code == 200
     assert make_client(api_docs=False).get("/docs").status_code == 404
+
+
+# ----- rate limits -----------------------------------------------------------------------------------------------------
+def test_rotating_visitor_tokens_does_not_multiply_the_limit(make_client) -> None:
+    # The attack that held 60 messages in 4.6 s: a fresh token (and conversation) for every few messages.
+    client = make_client(web_rate_limit_visitor=2, web_rate_limit_ip_messages=6, web_rate_limit_ip_conversations=4)
+    answered, refused = 0, 0
+    for _ in range(10):
+        visitor = Visitor(client)
+        start = client.post("/api/conversations", headers=visitor.headers)
+        if start.status_code == 429:
+            refused += 1
+            continue
+        cid = start.json()["conversation_id"]
+        for _ in range(2):
+            response = visitor.send(cid, "こんにちは")
+            answered += response.status_code == 200
+            refused += response.status_code == 429
+    assert answered == 6, "the per-IP message budget holds whatever the tokens"
+    assert refused >= 6
+    # Minting: a token only acts once it has started a conversation, and starts are bounded per IP.
+    limited = client.post("/api/conversations", headers=Visitor(client).headers)
+    assert limited.status_code == 429 and limited.json()["error"] == "rate_limited"
+    assert "秒ほど待って" in limited.json()["message"]
+
+
+def test_invalid_requests_are_counted_apart_and_never_lock_out_valid_ones(make_client) -> None:
+    client = make_client(web_rate_limit_ip=20, web_rate_limit_ip_invalid=5)
+    visitor = Visitor(client)
+    cid = visitor.start()
+    statuses = [client.get("/api/conversations/web:" + "A" * 32 + "/messages", headers=visitor.headers).status_code]
+    statuses += [client.post("/api/conversations").status_code for _ in range(119)]  # no token: 401
+    assert statuses[:5] == [404, 401, 401, 401, 401]
+    assert set(statuses[5:]) == {429}, "past their own budget, invalid requests get 429 (no oracle for guessing)"
+    # The 120 bad requests spent nothing of the valid budget: the same IP's visitor carries on.
+    for _ in range(5):
+        assert visitor.history(cid).status_code == 200
+    assert visitor.send(cid, WORRY).status_code == 200
+
+
+def test_access_logs_carry_no_conversation_id(visitor, client, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="bot.access")
+    cid = visitor.start()
+    visitor.history(cid)
+    client.get(f"/api/conversations/{cid}/messages?x={cid}", headers=visitor.headers)
+    lines = [r.getMessage() for r in caplog.records if r.name == "bot.access"]
+    assert any('"GET /api/conversations/{id}/messages" 200' in line for line in lines), lines
+    assert all(cid not in line and cid.removeprefix("web:") not in line for line in lines)

@@ -195,9 +195,11 @@ def test_per_visitor_rate_limit_answers_429_with_retry_after(make_client):
 
 def test_per_ip_rate_limit_covers_every_api_call(make_client):
     client = make_client(web_rate_limit_ip=3, web_rate_limit_visitor=100)
-    for _ in range(3):
-        assert Visitor(client).start()  # fresh tokens do not escape the IP limit
-    limited = client.post("/api/conversations", headers={"X-Visitor-Token": new_token()})
+    visitor = Visitor(client)
+    cid = visitor.start()
+    assert visitor.history(cid).status_code == 200
+    assert client.get("/api/config").status_code == 200
+    limited = visitor.history(cid)
     assert_error(limited, 429, "rate_limited")
     assert int(limited.headers["Retry-After"]) >= 1
     assert client.get("/healthz").status_code == 200  # outside /api/
