@@ -134,6 +134,10 @@ class Store(Protocol):
 
     def inbox_failed(self, event_pk: int, error: str, *, retry: bool) -> None: ...
 
+    def inbox_forget(self, conversation_key: str) -> int:
+        """Finished events of that key keep only their ids; returns how many were emptied."""
+        ...
+
     def inbox_pending_count(self, source: str) -> int:
         """Events accepted but not finished (pending or claimed)."""
         ...

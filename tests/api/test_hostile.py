@@ -234,3 +234,24 @@ def test_access_logs_carry_no_conversation_id(visitor, client, caplog) -> None:
     lines = [r.getMessage() for r in caplog.records if r.name == "bot.access"]
     assert any('"GET /api/conversations/{id}/messages" 200' in line for line in lines), lines
     assert all(cid not in line and cid.removeprefix("web:") not in line for line in lines)
+
+
+# ----- deletion --------------------------------------------------------------------------------------------------------
+def test_a_deleted_conversation_is_gone_from_the_sqlite_files(visitor, services, client) -> None:
+    marker = "MARKER-web-8d2f71"
+    store = services.store
+    cid = visitor.start()
+    reply = visitor.send(cid, f"{WORRY} {marker}").json()
+    feedback = {"turn_id": reply["turn_id"], "helpful": False, "comment": f"{marker} コメント"}
+    assert client.post(f"/api/conversations/{cid}/feedback", headers=visitor.headers, json=feedback).status_code == 201
+
+    def holding() -> list[str]:
+        names = [store.path.name + s for s in ("", "-wal", "-shm", "-journal")]
+        paths = [store.path.with_name(n) for n in names]
+        return [p.name for p in paths if p.exists() and marker.encode() in p.read_bytes()]
+
+    assert holding(), "stored while the conversation lives"
+    assert client.delete(f"/api/conversations/{cid}", headers=visitor.headers).status_code == 204
+    assert holding() == [], "secure_delete zeroes the rows and the WAL is checkpointed and truncated"
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA secure_delete").scalar() == 1

@@ -127,3 +127,37 @@ def test_malformed_bodies_are_400(line_app: LineApp) -> None:
         response = _post(line_app, raw)
         assert response.status_code == 400, (raw, response.status_code, response.text)
         assert response.json()["error"] in {"invalid_json", "invalid_webhook"}
+
+
+def _files_hold(store, marker: str) -> list[str]:
+    """Which of the SQLite files (database, WAL, shared memory) still hold `marker`'s bytes."""
+    found = []
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        path = store.path.with_name(store.path.name + suffix)
+        if path.exists() and marker.encode("utf-8") in path.read_bytes():
+            found.append(path.name)
+    return found
+
+
+def test_data_deletion_leaves_no_text_in_the_database_files_nor_the_inbox(line_app: LineApp) -> None:
+    user = ev.user_id()
+    marker = "MARKER-line-5c1e9b"
+    # One message answered, one whose delivery fails for good (LINE rejects the reply and both pushes).
+    line_app.say(user, f"上司とうまくいきません {marker}-1")
+    line_app.wait_for(user, 1)
+    line_app.fake.fail("reply", 400)
+    line_app.fake.fail("push", 400, times=2, message="The request body has 1 error(s)")
+    line_app.say(user, f"残業が多くて疲れています {marker}-2")
+    line_app.wait_idle()
+    with line_app.store.engine.connect() as conn:
+        rows = conn.execute(select(inbox.c.status, inbox.c.payload).where(inbox.c.conversation_key.contains(user))).all()
+    assert sorted(status for status, _ in rows) == ["done", "failed"]
+    assert all(payload == "" for _, payload in rows), "failed for good: nothing retries it, so no text is kept"
+    assert _files_hold(line_app.store, marker), "the text is stored while the conversation lives"
+    line_app.say(user, "データを削除")
+    line_app.wait_for(user, 2)
+    line_app.wait_idle()
+    with line_app.store.engine.connect() as conn:
+        keys = conn.execute(select(inbox.c.conversation_key)).scalars().all()
+    assert sum(user in key for key in keys) <= 1, "only the deletion request's own row names the user"
+    assert _files_hold(line_app.store, marker) == [], "deleted means gone from the database file and the WAL"
