@@ -41,6 +41,7 @@ from bot.store.base import (
     NotFound,
     Role,
     Turn,
+    bounded_steps,
 )
 
 log = logging.getLogger(__name__)
@@ -167,6 +168,8 @@ class SQLStore(ABC):
         return None if data is None else ConversationState.model_validate(data)
 
     def save_state(self, conversation_id: str, state: ConversationState) -> None:
+        # Callers append to the lists in place (no validation runs then): bound them on the way in too.
+        state.done_steps[:] = bounded_steps(state.done_steps)
         values = {"conversation_id": conversation_id, "state": state.model_dump(mode="json"), "updated_at": utcnow()}
         with self._write() as conn:
             self._upsert(conn, S, values, ["conversation_id"], ["state", "updated_at"])

@@ -255,3 +255,16 @@ def test_a_deleted_conversation_is_gone_from_the_sqlite_files(visitor, services,
     assert holding() == [], "secure_delete zeroes the rows and the WAL is checkpointed and truncated"
     with store.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA secure_delete").scalar() == 1
+
+
+def test_the_step_checklist_is_bounded_per_conversation(make_client) -> None:
+    client = make_client(web_rate_limit_ip=1000)
+    visitor = Visitor(client)
+    cid = visitor.start()
+    url = f"/api/conversations/{cid}/steps"
+    for n in range(130):
+        response = client.post(url, headers=visitor.headers, json={"step": f"手順{n} " + "あ" * 190})
+        assert response.status_code == 200
+    done = response.json()["done_steps"]
+    assert len(done) == 100 and done[-1].startswith("手順129") and done[0].startswith("手順30")
+    assert visitor.history(cid).json()["done_steps"] == done
