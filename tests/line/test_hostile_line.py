@@ -161,3 +161,56 @@ def test_data_deletion_leaves_no_text_in_the_database_files_nor_the_inbox(line_a
         keys = conn.execute(select(inbox.c.conversation_key)).scalars().all()
     assert sum(user in key for key in keys) <= 1, "only the deletion request's own row names the user"
     assert _files_hold(line_app.store, marker) == [], "deleted means gone from the database file and the WAL"
+
+
+# ----- cases that held before issue 16, kept so they keep holding ----------------------------------------------------
+def test_twenty_redeliveries_are_answered_once(line_app: LineApp) -> None:
+    user = ev.user_id()
+    event = ev.text(user, "上司とうまくいきません", reply_token=line_app.fake.issue_reply_token(user))
+    raw = _raw(event)
+    bodies = [_post(line_app, raw).json() for _ in range(20)]
+    assert sum(b["accepted"] for b in bodies) == 1 and sum(b["duplicates"] for b in bodies) == 19
+    line_app.wait_for(user, 1)
+    line_app.wait_idle()
+    time.sleep(0.2)
+    assert len(line_app.fake.delivered_to(user)) == 1
+
+
+def test_a_gzip_body_is_never_inflated(line_app: LineApp) -> None:
+    import gzip
+
+    bomb = gzip.compress(b"[" * 5_000_000)  # 5 MB of brackets in a few kilobytes
+    for signed in (bomb, b""):
+        response = line_app.client.post(
+            "/line/webhook",
+            content=bomb,
+            headers={"X-Line-Signature": ev.sign(signed, SECRET), "Content-Encoding": "gzip"},
+        )
+        assert response.status_code == 400, "signature checked on the bytes as received, then not JSON"
+
+
+def test_signature_variants_are_refused_before_parsing(line_app: LineApp) -> None:
+    raw = b'{"destination":"x","events":[' + b"[" * 5000 + b"]" * 5000 + b"]}"
+    good = ev.sign(raw, SECRET)
+    for signature in (good.lower(), good[:-2], " " + good + "x", good.encode().hex(), "=" * 44, "\u3042" * 10):
+        header = signature.encode("utf-8")  # raw bytes on the wire, non-ASCII included
+        response = line_app.client.post("/line/webhook", content=raw, headers=[(b"X-Line-Signature", header)])
+        assert response.status_code == 400
+        assert response.json()["error"] == "invalid_signature"
+
+
+def test_message_text_and_secrets_never_reach_the_logs(line_app: LineApp, caplog) -> None:
+    caplog.set_level(logging.DEBUG)
+    user = ev.user_id()
+    words = "誰にも言えない相談 MARKER-log-31c"
+    poison = ev.text(ev.user_id(), words + "\ud800", reply_token="t")
+    poison["message"]["text"] = [words]
+    response = _post(line_app, _raw(ev.text(user, words, reply_token=line_app.fake.issue_reply_token(user)), poison))
+    assert response.json()["rejected"] == 1
+    line_app.wait_for(user, 1)
+    line_app.wait_idle()
+    for record in caplog.records:
+        message = record.getMessage()
+        if record.levelno >= logging.INFO:
+            assert "MARKER-log" not in message
+        assert SECRET not in message and line_app.settings.line_channel_access_token.get_secret_value() not in message
