@@ -35,7 +35,9 @@ _COMMON: list[tuple[bytes, bytes]] = [
 PAGE_HEADERS = [*_COMMON, (b"content-security-policy", PAGE_CSP.encode())]
 DOCS_HEADERS = [*_COMMON, (b"content-security-policy", DOCS_CSP.encode())]
 PRIVATE_HEADERS = [*PAGE_HEADERS, (b"cache-control", b"no-store")]
+PRIVATE_OWN_CACHE_HEADERS = PAGE_HEADERS  # a private response that already says no-store keeps its Cache-Control
 _NAMES = {id(h): frozenset(name for name, _ in h) for h in (PAGE_HEADERS, DOCS_HEADERS, PRIVATE_HEADERS)}
+
 
 
 def _names(headers: list[tuple[bytes, bytes]]) -> frozenset[bytes]:
@@ -63,10 +65,15 @@ class SecurityHeadersMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                # Ours win: a route's own Cache-Control under /api/ (the SSE stream's no-cache) becomes no-store.
-                names = _names(extra)
-                kept = [(k, v) for k, v in message.get("headers", []) if k.lower() not in names]
-                message["headers"] = kept + extra
+                # Ours win, except a route's own Cache-Control that already says no-store (the SSE stream adds
+                # no-transform to it).
+                added = extra
+                own = message.get("headers", [])
+                if added is PRIVATE_HEADERS and any(k.lower() == b"cache-control" and b"no-store" in v for k, v in own):
+                    added = PRIVATE_OWN_CACHE_HEADERS
+                names = _names(added)
+                kept = [(k, v) for k, v in own if k.lower() not in names]
+                message["headers"] = kept + added
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -174,7 +174,7 @@ def test_every_response_carries_the_security_headers(visitor, client) -> None:
     assert responses["widget"].headers["cross-origin-resource-policy"] == "cross-origin"
     assert b"<script>" not in responses["demo"].content, "no inline script on the demo page"
     stream = visitor.stream(cid, WORRY)
-    assert stream.headers["cache-control"] == "no-store"
+    assert stream.headers["cache-control"] == "no-store, no-transform"
 
 
 def test_docs_are_off_in_production(make_client) -> None:
