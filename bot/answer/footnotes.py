@@ -54,7 +54,11 @@ def with_sources(article: Article) -> Article:
     for section in article.sections:
         steps = [
             step.model_copy(
-                update={"heading": fix(step.heading), "text": fix(step.text), "items": [fix_item(i) for i in step.items]}
+                update={
+                    "heading": fix(step.heading),
+                    "text": fix(step.text),
+                    "items": [fix_item(i) for i in step.items],
+                }
             )
             for step in section.steps
         ]

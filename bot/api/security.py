@@ -39,7 +39,6 @@ PRIVATE_OWN_CACHE_HEADERS = PAGE_HEADERS  # a private response that already says
 _NAMES = {id(h): frozenset(name for name, _ in h) for h in (PAGE_HEADERS, DOCS_HEADERS, PRIVATE_HEADERS)}
 
 
-
 def _names(headers: list[tuple[bytes, bytes]]) -> frozenset[bytes]:
     return _NAMES[id(headers)]
 

@@ -23,7 +23,10 @@ REFS = {
 
 
 def test_markers_become_one_source_note() -> None:
-    assert render_footnotes("有給休暇は働く人が決めます[^roukihou]。", REFS) == "有給休暇は働く人が決めます（出典：労働基準法）。"
+    assert (
+        render_footnotes("有給休暇は働く人が決めます[^roukihou]。", REFS)
+        == "有給休暇は働く人が決めます（出典：労働基準法）。"
+    )
     assert render_footnotes("相談できます[^roukihou][^kokoro][^roukihou]。", REFS) == (
         "相談できます（出典：労働基準法、こころの耳）。"
     )

@@ -8,6 +8,7 @@ from test_widget import open_widget, send
 
 pytestmark = pytest.mark.browser
 
+
 def test_the_demo_page_runs_the_widget_under_its_csp_and_blocks_inline_script(new_page, live) -> None:
     page = new_page()
     violations: list[str] = []

@@ -150,7 +150,9 @@ def test_data_deletion_leaves_no_text_in_the_database_files_nor_the_inbox(line_a
     line_app.say(user, f"残業が多くて疲れています {marker}-2")
     line_app.wait_idle()
     with line_app.store.engine.connect() as conn:
-        rows = conn.execute(select(inbox.c.status, inbox.c.payload).where(inbox.c.conversation_key.contains(user))).all()
+        rows = conn.execute(
+            select(inbox.c.status, inbox.c.payload).where(inbox.c.conversation_key.contains(user))
+        ).all()
     assert sorted(status for status, _ in rows) == ["done", "failed"]
     assert all(payload == "" for _, payload in rows), "failed for good: nothing retries it, so no text is kept"
     assert _files_hold(line_app.store, marker), "the text is stored while the conversation lives"
