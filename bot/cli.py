@@ -68,6 +68,8 @@ def _serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     uvicorn.run(
         "bot.api.main:create_app",
+        server_header=False,  # no `Server: uvicorn`: SecurityHeadersMiddleware sends a neutral one
+        access_log=False,  # uvicorn's names every conversation id; bot.api.access_log logs without them
         factory=True,
         host=args.host or settings.host,
         port=args.port or settings.port,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -18,6 +19,9 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", alias="HOST")
     port: int = Field(default=8000, alias="PORT")
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
+    # "production" turns off what only helps a developer (the Swagger UI at /docs, which loads from a CDN).
+    environment: Literal["development", "production"] = Field(default="development", alias="ENVIRONMENT")
+    api_docs: bool | None = Field(default=None, alias="API_DOCS")  # unset: on in development, off in production
 
     # Content
     knowledge_dir: Path = Field(default=PROJECT_ROOT / "knowledge", alias="KNOWLEDGE_DIR")
@@ -68,10 +72,14 @@ class Settings(BaseSettings):
     web_article_url_template: str = Field(default="", alias="WEB_ARTICLE_URL_TEMPLATE")
     web_max_message_chars: int = Field(default=2000, alias="WEB_MAX_MESSAGE_CHARS")  # longer: 413
     web_max_body_bytes: int = Field(default=32768, alias="WEB_MAX_BODY_BYTES")  # any /api/ request body: 413
-    # Rate limits per sliding window: messages per visitor, API requests per client IP (in-process, or Redis).
+    # Rate limits per fixed window (in-process, or Redis): messages per visitor and per client IP, new conversations
+    # per IP, and API requests per IP with valid and invalid ones counted apart (bot.channels.web.budget).
     web_rate_limit_window: float = Field(default=60.0, alias="WEB_RATE_LIMIT_WINDOW")
     web_rate_limit_visitor: int = Field(default=12, alias="WEB_RATE_LIMIT_VISITOR")
     web_rate_limit_ip: int = Field(default=120, alias="WEB_RATE_LIMIT_IP")
+    web_rate_limit_ip_invalid: int = Field(default=30, alias="WEB_RATE_LIMIT_IP_INVALID")
+    web_rate_limit_ip_messages: int = Field(default=30, alias="WEB_RATE_LIMIT_IP_MESSAGES")
+    web_rate_limit_ip_conversations: int = Field(default=10, alias="WEB_RATE_LIMIT_IP_CONVERSATIONS")
     web_rate_limit_prefix: str = Field(default="career-partner:ratelimit:", alias="WEB_RATE_LIMIT_PREFIX")
     web_heartbeat_seconds: float = Field(default=10.0, alias="WEB_HEARTBEAT_SECONDS")  # SSE keep-alive comments
 
@@ -90,6 +98,10 @@ class Settings(BaseSettings):
     @property
     def line_enabled(self) -> bool:
         return bool(self.line_channel_secret and self.line_channel_access_token)
+
+    @property
+    def docs_enabled(self) -> bool:
+        return self.api_docs if self.api_docs is not None else self.environment != "production"
 
     @property
     def llm_enabled(self) -> bool:

@@ -13,6 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.answer.footnotes import with_sources
 from bot.answer.model import ActionGroup, AnalysisPoint, Answer, Source, StrategyPoint
 from bot.answer.prompts import Lexicon, load_lexicon, load_replies
 from bot.answer.render import render_text
@@ -145,7 +146,8 @@ class GroundedComposer:
     """Builds `Answer`s from library articles; no network, no model calls beyond the tokenizer."""
 
     def __init__(self, articles: dict[str, Article], topic_names: dict[str, str], prompts_dir: Path) -> None:
-        self.articles = articles
+        # Shown text: footnote markers become source notes here, once, for every channel (bot.answer.footnotes).
+        self.articles = {aid: with_sources(article) for aid, article in articles.items()}
         self.topic_names = topic_names
         self.prompts_dir = prompts_dir
         self.lexicon = load_lexicon(prompts_dir)

@@ -11,8 +11,11 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from bot.api.access_log import AccessLogMiddleware
 from bot.api.metrics import Metrics
 from bot.api.routes import chat, health, line
+from bot.api.security import SecurityHeadersMiddleware
+from bot.channels.web.budget import IPBudgetMiddleware
 from bot.channels.web.middleware import BodySizeLimitMiddleware, CORSMiddleware, cors_options
 from bot.config import Settings, get_settings
 from bot.dialogue.factory import Services, build_engine
@@ -54,7 +57,14 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         if services is None and app.state.services is not None:
             app.state.services.store.close()
 
-    app = FastAPI(title="Career partner", version="0.1.0", lifespan=lifespan)
+    docs = settings.docs_enabled
+    app = FastAPI(
+        title="Career partner",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+    )
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
@@ -84,9 +94,15 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(health.router)
     app.include_router(chat.router)
     app.include_router(line.router)
-    # Web chat limits: the body size under /api/ (413), then CORS outermost so the widget can read every error.
+    # Web chat limits: the body size under /api/ (413), the per-IP budgets (429, counting the 413s as invalid),
+    # then CORS so the widget can read every error.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.web_max_body_bytes)
+    app.add_middleware(IPBudgetMiddleware)
     app.add_middleware(CORSMiddleware, **cors_options(settings.web_allowed_origins))
+    # Outermost: every response gets the headers, the middlewares' own refusals (413, CORS preflights) included,
+    # and the access log (without conversation ids) sees the final status.
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(AccessLogMiddleware)
     return app
 
 

@@ -17,6 +17,10 @@ ROLES: frozenset[str] = frozenset({"user", "bot"})
 
 # The summary is re-sent with every turn (and may go to an LLM), so it must stay small whatever the caller does.
 SUMMARY_MAX_CHARS = 1000
+# The step checklist: a client can check off any text, so it is bounded here, whatever the caller does; the most
+# recent steps are kept (an article's whole action plan is about 15 steps).
+DONE_STEPS_MAX = 100
+STEP_MAX_CHARS = 200
 
 
 class StoreError(Exception):
@@ -58,6 +62,16 @@ class ConversationState(BaseModel):
     def _bound_summary(cls, value: str) -> str:
         # Keep the most recent part: the summary is appended to as the conversation goes on.
         return value if len(value) <= SUMMARY_MAX_CHARS else value[-SUMMARY_MAX_CHARS:]
+
+    @field_validator("done_steps")
+    @classmethod
+    def _bound_steps(cls, value: list[str]) -> list[str]:
+        return bounded_steps(value)
+
+
+def bounded_steps(steps: list[str]) -> list[str]:
+    """At most DONE_STEPS_MAX steps of at most STEP_MAX_CHARS each, the most recent kept."""
+    return [step[:STEP_MAX_CHARS] for step in steps[-DONE_STEPS_MAX:]]
 
 
 InboxStatus = Literal["pending", "claimed", "done", "failed"]
@@ -133,6 +147,10 @@ class Store(Protocol):
     def inbox_done(self, event_pk: int) -> None: ...
 
     def inbox_failed(self, event_pk: int, error: str, *, retry: bool) -> None: ...
+
+    def inbox_forget(self, conversation_key: str) -> int:
+        """Finished events of that key keep only their ids; returns how many were emptied."""
+        ...
 
     def inbox_pending_count(self, source: str) -> int:
         """Events accepted but not finished (pending or claimed)."""

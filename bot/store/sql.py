@@ -41,6 +41,7 @@ from bot.store.base import (
     NotFound,
     Role,
     Turn,
+    bounded_steps,
 )
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_ATTEMPTS = 5
 # Stored errors are for operators; a bounded length keeps a runaway traceback out of the table.
 ERROR_MAX_CHARS = 2000
+FORGOTTEN_KEY = "forgotten"  # the conversation key of finished inbox events whose user asked to be forgotten
 
 T = schema.turns
 S = schema.conversation_states
@@ -166,6 +168,8 @@ class SQLStore(ABC):
         return None if data is None else ConversationState.model_validate(data)
 
     def save_state(self, conversation_id: str, state: ConversationState) -> None:
+        # Callers append to the lists in place (no validation runs then): bound them on the way in too.
+        state.done_steps[:] = bounded_steps(state.done_steps)
         values = {"conversation_id": conversation_id, "state": state.model_dump(mode="json"), "updated_at": utcnow()}
         with self._write() as conn:
             self._upsert(conn, S, values, ["conversation_id"], ["state", "updated_at"])
@@ -296,7 +300,14 @@ class SQLStore(ABC):
                 conn.execute(
                     update(I)
                     .where(I.c.pk.in_(exhausted))
-                    .values(status="failed", claimed_by=None, claimed_at=None, finished_at=now, last_error=abandoned)
+                    .values(
+                        status="failed",
+                        claimed_by=None,
+                        claimed_at=None,
+                        finished_at=now,
+                        last_error=abandoned,
+                        payload="",  # never retried again: the message is not kept
+                    )
                 )
                 log.warning("inbox: gave up on %d event(s) whose workers kept dying", len(exhausted))
             held = conn.execute(held_stmt).scalars().all()
@@ -367,9 +378,27 @@ class SQLStore(ABC):
             if retry and attempts < self.max_attempts:
                 values: dict[str, Any] = {"status": "pending", "claimed_by": None, "claimed_at": None}
             else:
-                values = {"status": "failed", "claimed_by": None, "claimed_at": None, "finished_at": utcnow()}
+                # Failed for good: nothing will retry it, so the message goes (only the id stays, for the dedupe).
+                values = {
+                    "status": "failed",
+                    "claimed_by": None,
+                    "claimed_at": None,
+                    "finished_at": utcnow(),
+                    "payload": "",
+                }
                 log.warning("inbox: event pk=%d failed for good after %d attempt(s)", event_pk, attempts)
             conn.execute(update(I).where(I.c.pk == event_pk).values(last_error=error, **values))
+
+    def inbox_forget(self, conversation_key: str) -> int:
+        """The finished events of `conversation_key` keep only their ids (for the dedupe of redeliveries): payload,
+        error and the key (which names the user) go. Unfinished ones (messages sent after a deletion request) stay."""
+        stmt = (
+            update(I)
+            .where(I.c.conversation_key == conversation_key, I.c.status.in_(("done", "failed")))
+            .values(payload="", last_error=None, conversation_key=FORGOTTEN_KEY)
+        )
+        with self._write() as conn:
+            return conn.execute(stmt).rowcount
 
     def inbox_pending_count(self, source: str) -> int:
         stmt = select(func.count()).where(I.c.source == source, I.c.status.in_(("pending", "claimed")))

@@ -1,5 +1,9 @@
 """SQLite: the default, embedded store. Several processes may share the file (WAL + busy timeout).
 
+Deletion that deletes: `secure_delete` overwrites deleted content in the database pages, and after a user's data is
+deleted the WAL is checkpointed and truncated, so their text is in neither file (the WAL holds the old page images
+until a checkpoint otherwise). The cost is measured in bench/store_bench.py.
+
 Writes are serialised by SQLite itself; every writing transaction starts with `BEGIN IMMEDIATE` so it holds the
 write lock from its first read. A deferred transaction that reads and then writes can fail with SQLITE_BUSY the
 moment another process commits in between, and the busy timeout does not help with that case.
@@ -7,6 +11,7 @@ moment another process commits in between, and the busy timeout does not help wi
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -19,6 +24,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL, make_url
 
 from bot.store.sql import DEFAULT_MAX_ATTEMPTS, SQLStore, json_dumps
+
+log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 30_000
 _BEGIN_OPTION = "bot_sqlite_begin"
@@ -69,6 +76,32 @@ class SQLiteStore(SQLStore):
         stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_={c: stmt.excluded[c] for c in update})
         conn.execute(stmt)
 
+    # ----- deletion that deletes ----------------------------------------------------------------------------
+
+    def delete_conversation(self, conversation_id: str) -> int:
+        removed = super().delete_conversation(conversation_id)
+        self.checkpoint()
+        return removed
+
+    def delete_user_data(self, conversation_id: str, *, conversation_key: str | None = None) -> int:
+        removed = super().delete_user_data(conversation_id, conversation_key=conversation_key)
+        self.checkpoint()
+        return removed
+
+    def inbox_forget(self, conversation_key: str) -> int:
+        forgotten = super().inbox_forget(conversation_key)
+        self.checkpoint()
+        return forgotten
+
+    def checkpoint(self) -> bool:
+        """Copy the WAL into the database and truncate it to zero bytes; False when a reader kept it from finishing
+        (the next deletion or SQLite's automatic checkpoint finishes the job)."""
+        with self.engine.connect() as conn:
+            busy, _, _ = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+        if busy:
+            log.warning("sqlite: the WAL checkpoint after a deletion was blocked by a reader; it completes later")
+        return not busy
+
     # _lock_candidates: nothing to add, BEGIN IMMEDIATE already makes the whole claim exclusive.
     # _migration_lock: likewise; a second process waits on the write lock, then finds the schema at head.
 
@@ -80,6 +113,8 @@ def _on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        # Deleted rows are overwritten with zeros, not just unlinked (a per-connection setting).
+        cursor.execute("PRAGMA secure_delete = ON")
         _ensure_wal(cursor)
         # FULL (fsync on every commit) because an accepted webhook event must survive a power cut, not only a crash.
         cursor.execute("PRAGMA synchronous = FULL")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 
 import pytest
@@ -194,9 +195,11 @@ def test_per_visitor_rate_limit_answers_429_with_retry_after(make_client):
 
 def test_per_ip_rate_limit_covers_every_api_call(make_client):
     client = make_client(web_rate_limit_ip=3, web_rate_limit_visitor=100)
-    for _ in range(3):
-        assert Visitor(client).start()  # fresh tokens do not escape the IP limit
-    limited = client.post("/api/conversations", headers={"X-Visitor-Token": new_token()})
+    visitor = Visitor(client)
+    cid = visitor.start()
+    assert visitor.history(cid).status_code == 200
+    assert client.get("/api/config").status_code == 200
+    limited = visitor.history(cid)
     assert_error(limited, 429, "rate_limited")
     assert int(limited.headers["Retry-After"]) >= 1
     assert client.get("/healthz").status_code == 200  # outside /api/
@@ -328,3 +331,15 @@ def test_the_openapi_schema_documents_the_web_api(client):
 def test_not_ready_is_a_json_503(client):
     client.app.state.services = None
     assert_error(client.post("/api/conversations", headers={"X-Visitor-Token": new_token()}), 503, "unavailable")
+
+
+def test_footnotes_show_as_sources_never_as_markers(visitor):
+    cid = visitor.start()
+    texts = ["同僚に無視されて陰口を言われています。職場で孤立しています", "もっと詳しく", "専門家に相談したい"]
+    replies = [visitor.send(cid, text).json() for text in texts]
+    assert replies[0]["answer"]["topic"] == "coworker-relations"
+    for reply in replies:
+        assert "[^" not in json.dumps(reply, ensure_ascii=False)
+    assert "（出典：あかるい職場応援団）" in replies[1]["answer"]["text"]
+    assert "（出典：" in replies[2]["answer"]["text"]
+    assert "[^" not in json.dumps(visitor.history(cid).json(), ensure_ascii=False)

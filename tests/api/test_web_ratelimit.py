@@ -33,7 +33,7 @@ def prefix(redis_url):
     value = f"test-ratelimit-{secrets.token_hex(6)}:"
     yield value
     client = redis.Redis.from_url(redis_url)
-    for key in client.scan_iter(match=value + "*"):
+    for key in client.scan_iter(match=f"*{value}*"):
         client.delete(key)
 
 
@@ -45,30 +45,47 @@ class FakeClock:
         return self.now
 
 
-async def test_memory_limiter_is_a_sliding_window():
+async def test_memory_limiter_is_a_fixed_window():
     clock = FakeClock()
     limiter = MemoryRateLimiter(clock=clock)
     assert [await limiter.hit("a", 3, 10) for _ in range(3)] == [None, None, None]
     assert await limiter.hit("a", 3, 10) == pytest.approx(10)
+    assert await limiter.test("a", 3, 10) is False and await limiter.test("b", 3, 10) is True  # test() only looks
     assert await limiter.hit("b", 3, 10) is None  # keys are independent
     clock.now += 4
-    assert await limiter.hit("a", 3, 10) == pytest.approx(6)  # refused hits do not count
+    assert await limiter.hit("a", 3, 10) == pytest.approx(6)  # retrying early does not extend the wait
     clock.now += 6
-    assert await limiter.hit("a", 3, 10) is None  # the oldest hits left the window
+    assert await limiter.hit("a", 3, 10) is None  # a new window
     assert await limiter.hit("z", 0, 10) == 10  # a zero limit refuses everything
 
 
-async def test_memory_limiter_forgets_idle_keys():
+async def test_memory_limiter_forgets_expired_keys_without_a_sweep():
     clock = FakeClock()
     limiter = MemoryRateLimiter(clock=clock, max_keys=10)
     for n in range(10):
         await limiter.hit(f"k{n}", 5, 1)
     clock.now += 2
     await limiter.hit("new", 5, 1)
-    assert len(limiter) == 1
+    assert len(limiter) == 1, "expired windows leave from the front as new requests come"
     for n in range(30):  # all busy: still bounded
         await limiter.hit(f"busy{n}", 5, 100)
     assert len(limiter) <= 10
+
+
+def test_memory_limiter_is_o1_per_new_key_at_100k_keys():
+    # Not a timing assertion: the work per request is counted. The old limiter rescanned the whole table per new key
+    # once full; this one touches at most the keys that expired.
+    clock = FakeClock()
+    limiter = MemoryRateLimiter(clock=clock, max_keys=100_000)
+    for n in range(100_000):
+        limiter.hit_sync(f"k{n}", 120, 60)
+    counters = limiter.storage._counters
+    before = dict(counters)
+    limiter.hit_sync("one-more", 120, 60)
+    assert len(counters) == 100_000
+    assert sum(1 for k in before if k not in counters) == 1, "exactly the oldest window left"
+    # The oldest client's window was the next to reset; everyone else keeps their count.
+    assert all(counters[k] == before[k] for k in list(before)[1:])
 
 
 def test_retry_after_is_whole_seconds_and_never_zero():
@@ -77,7 +94,7 @@ def test_retry_after_is_whole_seconds_and_never_zero():
     assert retry_after_header(60) == "60"
 
 
-async def test_redis_limiter_is_a_sliding_window_shared_by_processes(redis_url, prefix):
+async def test_redis_limiter_is_a_fixed_window_shared_by_processes(redis_url, prefix):
     one = RedisRateLimiter(redis_url, prefix=prefix)
     two = RedisRateLimiter(redis_url, prefix=prefix)  # another worker process, same Redis
     try:
@@ -87,7 +104,8 @@ async def test_redis_limiter_is_a_sliding_window_shared_by_processes(redis_url, 
         wait = await two.hit("visitor:x", 3, 1.0)
         assert wait is not None and 0 < wait <= 1.0
         assert await one.hit("visitor:y", 3, 1.0) is None
-        ttl = redis.Redis.from_url(redis_url).pttl(prefix + "visitor:x")
+        (key,) = [k for k in redis.Redis.from_url(redis_url).scan_iter(match=f"*{prefix}visitor:x*")]
+        ttl = redis.Redis.from_url(redis_url).pttl(key)
         assert 0 < ttl <= 1000  # keys expire with their window
         await asyncio.sleep(wait + 0.05)
         assert await one.hit("visitor:x", 3, 1.0) is None
@@ -120,8 +138,8 @@ def test_the_app_uses_redis_when_redis_url_is_set(make_client, redis_url, prefix
     limited = visitor.send(cid, "もっと詳しく")
     assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
     assert limited.json()["error"] == "rate_limited"
-    keys = {k.decode() for k in redis.Redis.from_url(redis_url).scan_iter(match=prefix + "*")}
-    assert any(k.startswith(prefix + "visitor:") for k in keys) and any(k.startswith(prefix + "ip:") for k in keys)
+    keys = {k.decode() for k in redis.Redis.from_url(redis_url).scan_iter(match=f"*{prefix}*")}
+    assert any(f"{prefix}visitor:" in k for k in keys) and any(f"{prefix}ip:" in k for k in keys)
     # A second app instance on the same Redis sees the same count (several workers behind one load balancer).
     other = make_client(redis_url=redis_url, web_rate_limit_prefix=prefix, web_rate_limit_visitor=2)
     assert Visitor(other, visitor.token).send(cid, "もっと詳しく").status_code == 429

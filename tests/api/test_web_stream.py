@@ -26,7 +26,7 @@ def test_the_stream_sends_the_answer_section_by_section(make_client):
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/event-stream")
     assert response.headers["x-accel-buffering"] == "no"
-    assert "no-cache" in response.headers["cache-control"]
+    assert response.headers["cache-control"] == "no-store, no-transform"
     events = parse_sse(response.text)
     assert events[0] == ("accepted", {"conversation_id": cid})
     assert ("comment", "heartbeat") in events  # the engine took longer than 10 ms: proxies see traffic

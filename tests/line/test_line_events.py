@@ -257,3 +257,15 @@ def test_unsend_drops_the_message_from_history(line_app: LineApp) -> None:
     remaining = [t.text for t in line_app.store.recent_turns(conversation, 10) if t.role == "user"]
     assert remaining == ["ありがとう"]
     assert words not in line_app.store.get_state(conversation).summary
+
+
+def test_footnotes_reach_line_as_sources_never_as_markers(line_app: LineApp) -> None:
+    user = ev.user_id()
+    texts = ["同僚に無視されて陰口を言われています。職場で孤立しています", "もっと詳しく", "専門家に相談したい"]
+    for n, text in enumerate(texts, start=1):
+        line_app.say(user, text)
+        line_app.wait_for(user, n)
+    deliveries = line_app.fake.delivered_to(user)
+    shown = json.dumps([d.messages for d in deliveries], ensure_ascii=False)
+    assert "[^" not in shown
+    assert "（出典：あかるい職場応援団）" in shown

@@ -104,6 +104,7 @@ def test_console_verification_request_is_200(app_settings, services, fake_line, 
             "accepted": 0,
             "duplicates": 0,
             "skipped": 0,
+            "rejected": 0,
         }
 
 
@@ -166,7 +167,7 @@ def test_dedupe_holds_across_server_processes_sharing_a_database(line_app: LineA
         other_services.store.close()
 
 
-def test_unknown_and_unparseable_events_are_skipped_and_logged(line_app: LineApp, caplog) -> None:
+def test_unknown_and_unparseable_events_are_rejected_and_logged(line_app: LineApp, caplog) -> None:
     user = ev.user_id()
     good = ev.text(user, "こんにちは", reply_token=line_app.fake.issue_reply_token(user))
     no_quote = ev.text(ev.user_id(), "quoteToken のない text", reply_token="t2")
@@ -179,10 +180,10 @@ def test_unknown_and_unparseable_events_are_skipped_and_logged(line_app: LineApp
     response = line_app.post(*events, validate=False)
     assert response.status_code == 200
     body = response.json()
-    assert (body["accepted"], body["skipped"]) == (1, 5)
-    skipped = [r for r in caplog.records if "skipped event" in r.getMessage()]
-    assert len(skipped) == 5
-    assert all(body["request_id"] in r.getMessage() for r in skipped), "logged with the request id"
+    assert (body["accepted"], body["skipped"], body["rejected"]) == (1, 0, 5)
+    rejected = [r for r in caplog.records if "rejected event" in r.getMessage()]
+    assert len(rejected) == 5
+    assert all(body["request_id"] in r.getMessage() for r in rejected), "logged with the request id"
     line_app.wait_for(user, 1)
 
 

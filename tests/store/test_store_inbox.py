@@ -272,3 +272,21 @@ def test_two_instances_racing_for_one_conversation(store: Store, open_another: S
     winners = [(w, got) for w, got in claims if got]
     assert len(winners) == 1, claims
     assert winners[0][1] == [f"a{i}" for i in range(limit)]
+
+
+def test_failed_events_keep_no_message_and_forgetting_empties_a_users_finished_events(store: Store) -> None:
+    key, other = "inbox:line:user:Uforget", "inbox:line:user:Ukeep"
+    for event_id, k in (("e1", key), ("e2", key), ("e3", key), ("e4", other)):
+        assert store.inbox_accept("line", event_id, k, json.dumps({"text": f"secret {event_id}"}))
+    first, second, third = store.inbox_claim("line", "w", limit=3)[:3]
+    store.inbox_done(first.pk)
+    store.inbox_failed(second.pk, "push rejected", retry=False)
+    assert row(store, second.pk)["payload"] == "", "failed for good: nothing retries it, the message goes"
+    store.inbox_failed(third.pk, "LINE unavailable", retry=True)
+    assert row(store, third.pk)["payload"], "to be retried: the message is still needed"
+    assert store.inbox_forget(key) == 2
+    for pk in (first.pk, second.pk):
+        assert row(store, pk)["payload"] == "" and row(store, pk)["conversation_key"] != key
+        assert row(store, pk)["last_error"] is None
+    assert row(store, third.pk)["conversation_key"] == key, "a message still to answer is kept"
+    assert not store.inbox_accept("line", "e1", key, "{}"), "the ids stay: a redelivery is still a duplicate"

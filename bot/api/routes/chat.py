@@ -2,7 +2,9 @@
 
 A visitor is a random token the widget keeps in localStorage and sends as `X-Visitor-Token`; conversations are
 `web:` ids bound to that token's hash (`bot.channels.web.visitors`). Limits, in the order they apply: request body
-size (middleware, 413), per-IP requests (every /api/ call, 429), per-visitor messages (429), message length (413),
+size and JSON nesting (middleware, 413/400), per-IP requests with valid and invalid ones counted apart (middleware,
+429; `bot.channels.web.budget`), new conversations per IP (429: a token only acts once it has started a
+conversation, so rotating tokens costs one each), messages per IP and per visitor (429), message length (413),
 empty message (422). Every error is JSON `{"error", "message"}` with a Japanese message the widget shows as is.
 """
 
@@ -24,6 +26,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, StreamingResponse
 
 from bot.api.deps import EngineDep, SettingsDep, StoreDep
+from bot.channels.web.budget import RATE_LIMITED_MESSAGE
 from bot.channels.web.models import (
     ChatReply,
     ErrorBody,
@@ -119,16 +122,23 @@ async def _limit(request: Request, web: WebChat, scope: str, key: str, limit: in
         _metric(request, "web_rate_limited_total", "Web API requests refused by a rate limit", scope=scope)
         seconds = retry_after_header(wait)
         raise HTTPException(
-            status_code=429,
-            detail=f"短い時間に送信が続いたため、少しお休みしています。{seconds}秒ほど待ってからもう一度お試しください。",
-            headers={"Retry-After": seconds},
+            status_code=429, detail=RATE_LIMITED_MESSAGE.format(seconds=seconds), headers={"Retry-After": seconds}
         )
 
 
-async def limit_ip(request: Request, web: WebDep) -> None:
-    """Every /api/ request counts against its client IP (uvicorn resolves X-Forwarded-For from trusted proxies)."""
-    host = request.client.host if request.client else "unknown"
-    await _limit(request, web, "ip", host, web.settings.web_rate_limit_ip)
+def _host(request: Request) -> str:
+    # uvicorn resolves X-Forwarded-For from trusted proxies (--forwarded-allow-ips).
+    return request.client.host if request.client else "unknown"
+
+
+async def limit_ip_conversations(request: Request, web: WebDep) -> None:
+    """Starting a conversation is what makes a (new) visitor token usable: bounded per IP."""
+    await _limit(request, web, "ip-conversations", _host(request), web.settings.web_rate_limit_ip_conversations)
+
+
+async def limit_ip_messages(request: Request, web: WebDep) -> None:
+    """Messages per IP, whatever the tokens: rotating tokens does not multiply the per-visitor limit."""
+    await _limit(request, web, "ip-messages", _host(request), web.settings.web_rate_limit_ip_messages)
 
 
 async def visitor(x_visitor_token: Annotated[str | None, Header(alias=TOKEN_HEADER)] = None) -> str:
@@ -207,7 +217,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         503: "The bot is starting up",
     }.items()
 }
-api = APIRouter(prefix="/api", tags=["chat"], dependencies=[Depends(limit_ip)], responses=ERRORS)
+api = APIRouter(prefix="/api", tags=["chat"], responses=ERRORS)
 
 
 @api.get("/config", response_model=WidgetConfig, summary="What the widget needs to know about this server")
@@ -217,7 +227,13 @@ async def widget_config(settings: SettingsDep) -> WidgetConfig:
     )
 
 
-@api.post("/conversations", status_code=201, response_model=NewConversation, summary="Start a conversation")
+@api.post(
+    "/conversations",
+    status_code=201,
+    response_model=NewConversation,
+    dependencies=[Depends(limit_ip_conversations)],
+    summary="Start a conversation",
+)
 async def create_conversation(owner: VisitorDep, web: WebDep, store: StoreDep) -> NewConversation:
     """A new unguessable conversation id, bound to the visitor token in `X-Visitor-Token`."""
     conversation_id = new_conversation_id()
@@ -247,7 +263,7 @@ async def history(conversation_id: ConversationDep, web: WebDep, store: StoreDep
 @api.post(
     "/conversations/{conversation_id}/messages",
     response_model=ChatReply,
-    dependencies=[Depends(limit_visitor)],
+    dependencies=[Depends(limit_ip_messages), Depends(limit_visitor)],
     summary="Send a message, get the whole answer",
 )
 async def send_message(
@@ -260,7 +276,7 @@ async def send_message(
 
 @api.post(
     "/conversations/{conversation_id}/messages/stream",
-    dependencies=[Depends(limit_visitor)],
+    dependencies=[Depends(limit_ip_messages), Depends(limit_visitor)],
     response_class=StreamingResponse,
     summary="Send a message, stream the answer (Server-Sent Events)",
     responses={

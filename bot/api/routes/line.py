@@ -90,11 +90,12 @@ async def webhook(request: Request) -> JSONResponse:
         return _error(exc.status, exc.code, exc.message, request_id)
     summary = outcome.summary()
     log.info(
-        "line webhook %s: %d accepted, %d duplicate, %d skipped in %.1f ms (store %.1f ms)",
+        "line webhook %s: %d accepted, %d duplicate, %d skipped, %d rejected in %.1f ms (store %.1f ms)",
         request_id,
         summary["accepted"],
         summary["duplicates"],
         summary["skipped"],
+        summary["rejected"],
         (time.perf_counter() - started) * 1000,
         outcome.store_ms,
     )

@@ -137,6 +137,7 @@ class LineChannel:
             ("accepted", outcome.accepted),
             ("duplicate", outcome.duplicates),
             ("skipped", outcome.skipped),
+            ("rejected", outcome.rejected),
         ):
             if values:
                 self._count("line_webhook_events_total", "LINE webhook events", float(len(values)), outcome=name)

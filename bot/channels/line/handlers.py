@@ -242,6 +242,10 @@ class EventProcessor:
         reply: EngineReply = await self.run_sync(
             self.engine.handle, ctx.conversation_id, text, channel_message_id=channel_message_id
         )
+        if reply.deleted:  # the user asked for their data to be deleted
+            # The engine deleted the conversation; the inbox keeps what LINE delivered under its own key.
+            forgotten = await self.run_sync(self.store.inbox_forget, inbox_key(ctx.conversation_id))
+            log.info("line event %s: data deleted; %d finished inbox event(s) emptied", ctx.log_id, forgotten)
         return reply.answer
 
     # ----- store helpers (sync, run in the worker's threads) ---------------------------------------------------------

@@ -1,10 +1,13 @@
 """The webhook's synchronous part: signature, body shape, per-event parsing, routing, and the durable inbox.
 
 Order of checks (the route calls them in this order): size (413) -> signature on the raw bytes (400, nothing parsed
-or stored) -> JSON and the webhook shape (400) -> each event parsed with the SDK; an event the SDK cannot parse
-(a new event type, a text message without `quoteToken`, no `deliveryContext`, ...) is logged with the request id
-and skipped, the rest of the batch goes on. Events we act on are written to the inbox (deduplicated on
-`webhookEventId`) before the 200 goes out; the worker does the rest.
+or stored) -> JSON nesting (400, before parsing) -> JSON and the webhook shape (400) -> lone surrogates replaced in
+every string -> each event validated on its own. An event that is not valid (the SDK cannot parse it: a new event
+type, a text message without `quoteToken`, no `deliveryContext`...; a text over LINE's 5,000 characters; ids
+beyond what the store keeps) is *rejected*: logged with the request id and the reason, counted, and left out,
+while the rest of the delivery goes on. A valid event we do not act on (group chatter, standby mode) is *skipped*.
+Events we act on are written to the inbox (deduplicated on `webhookEventId`) before the 200 goes out; the worker
+does the rest.
 """
 
 from __future__ import annotations
@@ -34,8 +37,10 @@ from linebot.v3.webhooks import (
     UserSource,
 )
 
+from bot.channels.edge import LINE_MAX_TEXT_CHARS, MAX_JSON_DEPTH, clean_json, json_too_deep
 from bot.channels.line import postback
 from bot.store.base import Store
+from bot.store.schema import ID_LEN
 
 log = logging.getLogger(__name__)
 
@@ -92,9 +97,11 @@ class LineWebhookParser(WebhookParser):
 
     def parse_events(self, body: bytes) -> tuple[str, list[ParsedEvent]]:
         """(destination, events) of a verified body; WebhookRejected(400) when it is not the webhook's shape."""
+        if json_too_deep(body):
+            raise WebhookRejected(400, "invalid_json", f"the request body nests deeper than {MAX_JSON_DEPTH} levels")
         try:
-            document = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
+            document = clean_json(json.loads(body))
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise WebhookRejected(400, "invalid_json", "the request body is not JSON") from exc
         if not isinstance(document, dict):
             raise WebhookRejected(400, "invalid_webhook", "the webhook body must be a JSON object")
@@ -110,10 +117,33 @@ class LineWebhookParser(WebhookParser):
                 parsed.append(ParsedEvent(index, raw, None, "not an object"))
                 continue
             try:
-                parsed.append(ParsedEvent(index, raw, Event.from_dict(raw)))
+                event = Event.from_dict(raw)
             except Exception as exc:  # the SDK raises ValueError, KeyError, TypeError... for what it cannot parse
                 parsed.append(ParsedEvent(index, raw, None, f"{type(exc).__name__}: {_first_line(exc)}"))
+                continue
+            problem = invalid_event(event)
+            parsed.append(ParsedEvent(index, raw, None if problem else event, problem))
         return destination, parsed
+
+
+def invalid_event(event: Event) -> str | None:
+    """Why an event the SDK parsed is still not one LINE would send (None when it is fine).
+
+    Checked before any work: a 280,000-character "text" would otherwise hold a worker for minutes, and an id longer
+    than the store's columns would fail the database write.
+    """
+    message = getattr(event, "message", None)
+    if isinstance(message, TextMessageContent) and len(message.text or "") > LINE_MAX_TEXT_CHARS:
+        return f"text over LINE's {LINE_MAX_TEXT_CHARS} characters ({len(message.text)})"
+    source = event.source
+    for name in ("user_id", "group_id", "room_id"):
+        value = getattr(source, name, None)
+        if value is not None and (len(value) > ID_LEN // 2 or not value.isprintable()):
+            return f"malformed source {name}"
+    event_id = event.webhook_event_id
+    if not isinstance(event_id, str) or not event_id or len(event_id) > ID_LEN or not event_id.isprintable():
+        return "malformed webhookEventId"
+    return None
 
 
 def _first_line(exc: BaseException) -> str:
@@ -230,11 +260,17 @@ class Intake:
     request_id: str
     accepted: list[str] = field(default_factory=list)  # webhookEventIds newly in the inbox
     duplicates: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)  # reasons
+    skipped: list[str] = field(default_factory=list)  # reasons (valid events we do not act on)
+    rejected: list[str] = field(default_factory=list)  # reasons (invalid events, left out of the delivery)
     store_ms: float = 0.0  # time spent persisting (the part of the acknowledgement that waits on the database)
 
     def summary(self) -> dict[str, Any]:
-        return {"accepted": len(self.accepted), "duplicates": len(self.duplicates), "skipped": len(self.skipped)}
+        return {
+            "accepted": len(self.accepted),
+            "duplicates": len(self.duplicates),
+            "skipped": len(self.skipped),
+            "rejected": len(self.rejected),
+        }
 
 
 def accept(
@@ -245,26 +281,40 @@ def accept(
     outcome = Intake(request_id)
     for parsed in events:
         if parsed.event is None:
-            log.warning(
-                "line webhook %s: skipped event #%d (type %s): %s", request_id, parsed.index, parsed.type, parsed.error
-            )
-            outcome.skipped.append("unparseable")
+            _reject(outcome, parsed, parsed.error or "invalid event")
             continue
-        routed = route(parsed.event, keyword)
+        try:
+            routed = route(parsed.event, keyword)
+        except Exception as exc:  # a shape the SDK let through but our routing cannot read: this event only
+            _reject(outcome, parsed, f"unroutable ({type(exc).__name__})")
+            continue
         if routed.decision == "skip":
             log.info(
                 "line webhook %s: skipped event #%d (%s): %s", request_id, parsed.index, parsed.type, routed.reason
             )
             outcome.skipped.append(routed.reason)
             continue
-        payload = json.dumps(
-            {"v": PAYLOAD_VERSION, "request_id": request_id, "received_at": received_at, "event": parsed.raw},
-            ensure_ascii=False,
-            separators=(",", ":"),
-        )
+        try:
+            payload = json.dumps(
+                {"v": PAYLOAD_VERSION, "request_id": request_id, "received_at": received_at, "event": parsed.raw},
+                ensure_ascii=False,
+                separators=(",", ":"),
+            )
+            payload.encode("utf-8")  # what the database will do with it; clean_json makes this hold
+        except (TypeError, ValueError) as exc:
+            _reject(outcome, parsed, f"unstorable payload ({type(exc).__name__})")
+            continue
         if store.inbox_accept(SOURCE, routed.event_id, routed.conversation_key, payload):
             outcome.accepted.append(routed.event_id)
         else:
             log.info("line webhook %s: event %s already accepted (redelivery)", request_id, routed.event_id)
             outcome.duplicates.append(routed.event_id)
     return outcome
+
+
+def _reject(outcome: Intake, parsed: ParsedEvent, reason: str) -> None:
+    # The reason names fields and types, never values: they may be a user's words.
+    log.warning(
+        "line webhook %s: rejected event #%d (type %s): %s", outcome.request_id, parsed.index, parsed.type, reason
+    )
+    outcome.rejected.append(reason)

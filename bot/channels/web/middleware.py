@@ -1,29 +1,26 @@
-"""ASGI middleware for the web API: a request-size limit and the CORS allowlist (added in `bot.api.main`)."""
+"""ASGI middleware for the web API: a request-size and JSON-nesting limit and the CORS allowlist (see `bot.api.main`)."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from fastapi import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bot.channels.edge import json_too_deep
+
 TOO_LARGE_MESSAGE = "送信内容が大きすぎます。メッセージを短くしてもう一度お試しください。"
-
-
-class _TooLarge(HTTPException):
-    """Raised from `receive`: FastAPI re-raises HTTPExceptions from body parsing, so the app's JSON handler answers."""
-
-    def __init__(self) -> None:
-        super().__init__(status_code=413, detail=TOO_LARGE_MESSAGE)
+TOO_DEEP_MESSAGE = "送信内容の形式が正しくありません。ページを再読み込みしてからもう一度お試しください。"
 
 
 class BodySizeLimitMiddleware:
-    """Answers 413 (JSON) when a request body under `path_prefix` is larger than `max_bytes`.
+    """Answers 413 (JSON) when a request body under `path_prefix` is larger than `max_bytes`, and 400 when it is JSON
+    nested deeper than the edge allows (checked before any parser sees it: Python's recurses).
 
     A declared `Content-Length` is refused before anything is read; a chunked body is counted as it arrives and
-    refused as soon as it crosses the limit, so an oversized body is never held in memory.
+    refused as soon as it crosses the limit, so an oversized body is never held in memory. A body within the limit
+    (32 KB by default) is read whole, checked, and handed to the app as it came.
     """
 
     def __init__(self, app: ASGIApp, *, max_bytes: int, path_prefix: str = "/api/") -> None:
@@ -37,42 +34,48 @@ class BodySizeLimitMiddleware:
             return
         declared = _content_length(scope)
         if declared is not None and declared > self.max_bytes:
-            await self._refuse(send)
+            await _refuse(send, 413, "too_large", TOO_LARGE_MESSAGE)
             return
+        chunks: list[bytes] = []
         received = 0
-        started = False
-
-        async def limited_receive() -> Message:
-            nonlocal received
+        more = True
+        while more:
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise _TooLarge
-            return message
+            if message["type"] != "http.request":  # the client went away before sending its body
+                return
+            chunk = message.get("body", b"")
+            received += len(chunk)
+            if received > self.max_bytes:
+                await _refuse(send, 413, "too_large", TOO_LARGE_MESSAGE)
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        if body and json_too_deep(body):
+            await _refuse(send, 400, "bad_request", TOO_DEEP_MESSAGE)
+            return
+        replayed = False
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()  # after the body: http.disconnect, which streaming responses listen for
 
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
-            if not started:
-                await self._refuse(send)
+        await self.app(scope, replay, send)
 
-    async def _refuse(self, send: Send) -> None:
-        body = json.dumps({"error": "too_large", "message": TOO_LARGE_MESSAGE}, ensure_ascii=False).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+
+async def _refuse(send: Send, status: int, code: str, text: str) -> None:
+    body = json.dumps({"error": code, "message": text}, ensure_ascii=False).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
 from bot.answer.model import Answer, Source
+from bot.channels.edge import clean_text
+
+
+def _clean(value: Any) -> Any:
+    return clean_text(value) if isinstance(value, str) else value
+
+
+# What a client sends is cleaned at the door, before pydantic's own checks (which refuse a lone surrogate as soon as
+# a length constraint applies): `"\ud800"` is valid JSON and becomes U+FFFD instead of failing a write later.
+CleanStr = Annotated[str, BeforeValidator(_clean)]
+# Row ids are 64-bit signed integers in both databases; anything larger can name no row (422, not an overflow).
+MAX_ROW_ID = 2**63 - 1
 
 SOURCES_LABEL = "参考にした記事："  # the rendered sources line (bot.answer.render) names the cited articles
 
@@ -35,7 +47,9 @@ class NewConversation(BaseModel):
 
 
 class MessageIn(BaseModel):
-    text: str = Field(description="The visitor's message (or a follow-up chip's text); limit WEB_MAX_MESSAGE_CHARS")
+    text: CleanStr = Field(
+        description="The visitor's message (or a follow-up chip's text); limit WEB_MAX_MESSAGE_CHARS"
+    )
 
 
 class ChatReply(BaseModel):
@@ -62,9 +76,9 @@ class History(BaseModel):
 
 
 class FeedbackIn(BaseModel):
-    turn_id: int = Field(ge=1)
+    turn_id: int = Field(ge=1, le=MAX_ROW_ID)
     helpful: bool
-    comment: str | None = Field(default=None, description="Optional; at most 1000 characters")
+    comment: CleanStr | None = Field(default=None, description="Optional; at most 1000 characters")
 
 
 class FeedbackOut(BaseModel):
@@ -72,7 +86,7 @@ class FeedbackOut(BaseModel):
 
 
 class StepIn(BaseModel):
-    step: str = Field(min_length=1, max_length=200, description="The step's text as shown in the checklist")
+    step: CleanStr = Field(min_length=1, max_length=200, description="The step's text as shown in the checklist")
 
 
 class StepsOut(BaseModel):

@@ -1,10 +1,17 @@
-"""Sliding-window rate limiting behind one interface: in-process by default, Redis when `REDIS_URL` is set.
+"""Rate limits on the `limits` library: fixed windows, in-process by default, Redis when `REDIS_URL` is set.
 
-`hit(key, limit, window)` records one request for `key` and answers `None` when it is allowed, or the number of
-seconds after which it would be (the `Retry-After`). Refused requests are not recorded, so a client that keeps
-retrying too early does not extend its own wait. The Redis limiter runs one Lua script per hit (atomic across
-processes, clock from the Redis server); when Redis cannot be reached it lets the request through and logs it: the
-limits protect the service, they must not take it down.
+`hit(key, limit, window)` counts one request for `key` and answers `None` when it is within the limit, or the
+seconds until the window resets (the `Retry-After`). `test(key, limit, window)` only looks: True while there is room.
+Both are O(1): a fixed window is one counter per key.
+
+In-process, the counters live in `WindowMemoryStorage`, a `limits` storage whose keys expire from the front of an
+insertion-ordered dict as requests come in (amortised O(1), no sweep of the whole table, no timer thread: the
+library's own MemoryStorage rescans every key every 10 ms). Past `max_keys` live keys the oldest is dropped: the
+oldest window is the one closest to its reset anyway.
+
+With Redis, `limits`' own async Redis storage (one INCR + EXPIRE per hit, atomic across processes). When Redis cannot
+be reached the request is let through and that is logged once: the limits protect the service, they must not take it
+down.
 """
 
 from __future__ import annotations
@@ -13,16 +20,25 @@ import logging
 import math
 import threading
 import time
-import uuid
-from collections import deque
+from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any, Protocol
+
+from limits import RateLimitItemPerSecond
+from limits.aio.strategies import FixedWindowRateLimiter as AsyncFixedWindow
+from limits.storage import Storage
+from limits.strategies import FixedWindowRateLimiter
 
 log = logging.getLogger(__name__)
 
 
 class RateLimiter(Protocol):
     async def hit(self, key: str, limit: int, window: float) -> float | None:
-        """`None` when allowed (and counted); otherwise seconds until a slot frees up."""
+        """`None` when allowed (and counted); otherwise seconds until the window resets."""
+        ...
+
+    async def test(self, key: str, limit: int, window: float) -> bool:
+        """True while `key` has room left in its window (nothing is counted)."""
         ...
 
     async def aclose(self) -> None: ...
@@ -33,15 +49,78 @@ def retry_after_header(seconds: float) -> str:
     return str(max(1, math.ceil(seconds)))
 
 
-class MemoryRateLimiter:
-    """One process: a deque of timestamps per key. Idle keys are swept so memory stays bounded."""
+def _item(limit: int, window: float) -> RateLimitItemPerSecond:
+    return RateLimitItemPerSecond(limit, max(1, math.ceil(window)))
 
-    def __init__(self, *, clock: Any = time.monotonic, max_keys: int = 100_000) -> None:
+
+class WindowMemoryStorage(Storage):
+    """Fixed-window counters for one process: {key: [count, expires_at]} in insertion order."""
+
+    STORAGE_SCHEME = ["career-partner-memory"]  # noqa: RUF012 - the limits base class declares it a plain list
+
+    def __init__(self, *, clock: Callable[[], float] = time.time, max_keys: int = 1_000_000) -> None:
+        super().__init__()
         self._clock = clock
         self._max_keys = max_keys
-        self._hits: dict[str, deque[float]] = {}
-        self._windows: dict[str, float] = {}
+        self._counters: OrderedDict[str, list[float]] = OrderedDict()
         self._lock = threading.Lock()
+
+    @property
+    def base_exceptions(self) -> type[Exception] | tuple[type[Exception], ...]:
+        return ValueError
+
+    def _expire(self, now: float) -> None:
+        # Windows are created in order, so the oldest are at the front: stop at the first live one.
+        counters = self._counters
+        while counters:
+            key, entry = next(iter(counters.items()))
+            if entry[1] > now and len(counters) <= self._max_keys:
+                break
+            del counters[key]
+
+    def incr(self, key: str, expiry: float, amount: int = 1) -> int:
+        now = self._clock()
+        with self._lock:
+            entry = self._counters.get(key)
+            if entry is None or entry[1] <= now:
+                self._counters.pop(key, None)
+                entry = self._counters[key] = [0, now + expiry]
+            entry[0] += amount
+            self._expire(now)
+            return int(entry[0])
+
+    def get(self, key: str) -> int:
+        entry = self._counters.get(key)
+        return int(entry[0]) if entry is not None and entry[1] > self._clock() else 0
+
+    def get_expiry(self, key: str) -> float:
+        entry = self._counters.get(key)
+        return entry[1] if entry is not None and entry[1] > self._clock() else self._clock()
+
+    def check(self) -> bool:
+        return True
+
+    def reset(self) -> int | None:
+        with self._lock:
+            count = len(self._counters)
+            self._counters.clear()
+        return count
+
+    def clear(self, key: str) -> None:
+        with self._lock:
+            self._counters.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._counters)
+
+
+class MemoryRateLimiter:
+    """One process; sync underneath (O(1) per call, nothing to wait for), async to fit the interface."""
+
+    def __init__(self, *, clock: Callable[[], float] = time.time, max_keys: int = 1_000_000) -> None:
+        self._clock = clock
+        self.storage = WindowMemoryStorage(clock=clock, max_keys=max_keys)
+        self._strategy = FixedWindowRateLimiter(self.storage)
 
     async def hit(self, key: str, limit: int, window: float) -> float | None:
         return self.hit_sync(key, limit, window)
@@ -49,86 +128,67 @@ class MemoryRateLimiter:
     def hit_sync(self, key: str, limit: int, window: float) -> float | None:
         if limit <= 0:
             return window
-        now = self._clock()
-        with self._lock:
-            hits = self._hits.get(key)
-            if hits is None:
-                if len(self._hits) >= self._max_keys:
-                    self._sweep(now)
-                hits = self._hits[key] = deque()
-            self._windows[key] = window
-            while hits and hits[0] <= now - window:
-                hits.popleft()
-            if len(hits) >= limit:
-                return hits[0] + window - now
-            hits.append(now)
+        item = _item(limit, window)
+        if self._strategy.hit(item, key):
             return None
+        return max(0.0, self._strategy.get_window_stats(item, key).reset_time - self._clock())
 
-    def _sweep(self, now: float) -> None:
-        for key in [k for k, h in self._hits.items() if not h or h[-1] <= now - self._windows.get(k, 0)]:
-            del self._hits[key]
-            self._windows.pop(key, None)
-        while len(self._hits) >= self._max_keys:  # everything is busy: forget the oldest keys rather than grow
-            oldest = next(iter(self._hits))
-            del self._hits[oldest]
-            self._windows.pop(oldest, None)
+    async def test(self, key: str, limit: int, window: float) -> bool:
+        return limit > 0 and self._strategy.test(_item(limit, window), key)
 
     def __len__(self) -> int:
-        return len(self._hits)
+        return len(self.storage)
 
     async def aclose(self) -> None:
         return None
-
-
-# KEYS[1] the sorted set of this key's hits (score: time in ms); ARGV: window ms, limit, a unique member.
-# Returns -1 when allowed, otherwise the milliseconds until the oldest hit leaves the window.
-_SLIDING_WINDOW = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local window = tonumber(ARGV[1])
-local limit = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-if redis.call('ZCARD', KEYS[1]) < limit then
-  redis.call('ZADD', KEYS[1], now, ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], window)
-  return -1
-end
-local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-return math.max(1, tonumber(oldest[2]) + window - now)
-"""
 
 
 class RedisRateLimiter:
     """Shared by every process that uses the same Redis and key prefix."""
 
     def __init__(self, url: str, *, prefix: str = "career-partner:ratelimit:", timeout: float = 1.0) -> None:
-        import redis.asyncio as aioredis
+        from limits.aio.storage import RedisStorage
 
         self.prefix = prefix
-        self._redis = aioredis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
-        self._script = self._redis.register_script(_SLIDING_WINDOW)
+        async_url = url if url.startswith("async+") else "async+" + url
+        self.storage = RedisStorage(
+            async_url, implementation="redispy", socket_timeout=timeout, socket_connect_timeout=timeout
+        )
+        self._strategy = AsyncFixedWindow(self.storage)
         self._warned = False
 
-    async def hit(self, key: str, limit: int, window: float) -> float | None:
-        if limit <= 0:
-            return window
-        window_ms = max(1, int(window * 1000))
+    async def _guard(self, call: Any, default: Any) -> Any:
         try:
-            result = await self._script(keys=[self.prefix + key], args=[window_ms, limit, uuid.uuid4().hex])
+            result = await call
         except Exception as exc:  # fail open: see the module docstring
             if not self._warned:
                 log.warning("rate limiter: Redis unavailable, requests are not limited: %s", type(exc).__name__)
                 self._warned = True
-            return None
+            return default
         self._warned = False
-        value = int(result)
-        return None if value < 0 else value / 1000
+        return result
+
+    async def hit(self, key: str, limit: int, window: float) -> float | None:
+        if limit <= 0:
+            return window
+        item = _item(limit, window)
+        full_key = self.prefix + key
+        if await self._guard(self._strategy.hit(item, full_key), True):
+            return None
+        stats = await self._guard(self._strategy.get_window_stats(item, full_key), None)
+        return window if stats is None else max(0.0, stats.reset_time - time.time())
+
+    async def test(self, key: str, limit: int, window: float) -> bool:
+        if limit <= 0:
+            return False
+        return bool(await self._guard(self._strategy.test(_item(limit, window), self.prefix + key), True))
 
     async def ping(self) -> None:
-        await self._redis.ping()
+        if not await self.storage.check():
+            raise ConnectionError("Redis did not answer")
 
     async def aclose(self) -> None:
-        await self._redis.aclose()
+        return None
 
 
 def make_rate_limiter(redis_url: str | None, *, prefix: str) -> RateLimiter:

@@ -31,7 +31,7 @@ from bot.answer.model import Answer
 log = logging.getLogger(__name__)
 
 SSE_HEADERS = {
-    "Cache-Control": "no-cache, no-transform",
+    "Cache-Control": "no-store, no-transform",  # private, and proxies must not buffer or compress the stream
     "X-Accel-Buffering": "no",
     "Connection": "keep-alive",
 }
