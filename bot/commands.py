@@ -179,7 +179,7 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ev = sub.add_parser("eval", help="retrieval quality and latency on the labelled set, with baselines")
     ev.add_argument("--split", default="test", choices=["dev", "test", "all"])
     ev.add_argument("--json", action="store_true")

@@ -94,9 +94,9 @@ class Context:
     @property
     def push_target(self) -> str | None:
         if isinstance(self.source, GroupSource):
-            return self.source.group_id
+            return str(self.source.group_id)
         if isinstance(self.source, RoomSource):
-            return self.source.room_id
+            return str(self.source.room_id)
         return self.user_id
 
     @property
@@ -235,7 +235,9 @@ class EventProcessor:
 
     async def _answer(self, ctx: Context, text: str, channel_message_id: str) -> Answer:
         if ctx.item.attempts > 1:
-            previous = await self.run_sync(self._previous_answer, ctx.conversation_id, channel_message_id)
+            previous: Answer | None = await self.run_sync(
+                self._previous_answer, ctx.conversation_id, channel_message_id
+            )
             if previous is not None:
                 log.info("line event %s: reusing the answer stored by an earlier attempt", ctx.log_id)
                 return previous
