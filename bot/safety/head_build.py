@@ -34,7 +34,7 @@ C = 30.0  # inverse regularisation, chosen on dev
 # Thresholds: the escalation threshold is the lowest that keeps false alarms on dev's ordinary messages within this
 # share; the check-in threshold the lowest that keeps check-ins on them within CHECK_IN_RATE.
 FALSE_ALARM_RATE = 0.02
-CHECK_IN_RATE = 0.06
+CHECK_IN_RATE = 0.04
 RECIPE = (
     f"char_wb 1-3 tfidf, multinomial lbfgs C={C} possible={POSSIBLE_WEIGHT} fa={FALSE_ALARM_RATE} ci={CHECK_IN_RATE}"
 )

@@ -41,6 +41,27 @@ CONTEXT_MESSAGES = 2  # previous user messages joined with the current one when 
 # When the head is confident about a crisis, a more urgent kind whose share is at least this is named instead: the
 # suicide help lines serve a message that mixes self-harm and wanting to die.
 URGENT_SHARE = 0.25
+# Whole messages that are plain small talk. The head reads character n-grams, and 「ありがとう」 alone shares them with
+# farewells it was trained on (「今までありがとう」); as a whole message in a career chat it is thanks. The rules still
+# read these, and a farewell says more (「今までありがとう」 is not on this list).
+SMALL_TALK = (
+    "ありがとう",
+    "ありがとうございます",
+    "ありがとうございました",
+    "はい",
+    "うん",
+    "了解",
+    "了解です",
+    "わかりました",
+    "分かりました",
+    "なるほど",
+    "こんにちは",
+    "こんばんは",
+    "おはよう",
+    "おはようございます",
+    "よろしくお願いします",
+    "ok",
+)
 
 
 @dataclass(frozen=True)
@@ -83,7 +104,7 @@ class SafetyCheck:
 
     def __init__(self, head: CrisisHead | None, own_phrases: Iterable[str] = ()) -> None:
         self.head = head
-        self.own_phrases = frozenset(_key(p) for p in own_phrases)
+        self.own_phrases = frozenset(_key(p) for p in (*own_phrases, *SMALL_TALK))
 
     @property
     def learned(self) -> bool:
@@ -124,6 +145,9 @@ class SafetyCheck:
             return alone
         if _key(text) in self.own_phrases:  # a tap on one of our chips adds nothing to read together
             return alone
+        if alone.score < _memory_floor(self.head):
+            # Both turns must carry some risk: 「ありがとう」 after a worrying message is not read as part of it.
+            return alone
         if int(memory.get("age", 0)) >= MEMORY_TURNS:
             return alone
         joined = "。".join([*previous[-CONTEXT_MESSAGES:], text])
@@ -153,7 +177,7 @@ class SafetyCheck:
 
 
 def _key(text: str) -> str:
-    return "".join(unicodedata.normalize("NFKC", text).split()).rstrip("?？!！。")
+    return "".join(unicodedata.normalize("NFKC", text).lower().split()).rstrip("?？!！。、〜~ー")
 
 
 def _memory_floor(head: CrisisHead | None) -> float:
