@@ -28,6 +28,9 @@ MAX_STRATEGY = 3
 MIN_SOURCES = 3
 # A second article joins a mixed worry when it is this close to the best one and of another topic.
 MIXED_MARGIN = 0.04
+# ...and only when the message uses at least this many of that topic's own words (its name and tags).
+MIXED_OWN_WORDS = 2
+MAX_SHARED_OWN_WORD = 3
 
 
 @dataclass(frozen=True)
@@ -153,6 +156,7 @@ class GroundedComposer:
         self.lexicon = load_lexicon(prompts_dir)
         self.replies = load_replies(prompts_dir)
         self.ranker = ItemRanker(articles)
+        self._own: dict[str, frozenset[str]] | None = None
 
     # ----- pieces -------------------------------------------------------------------------------------------------
     def sources(self, retrieval: RetrievalResult) -> list[Source]:
@@ -215,9 +219,12 @@ class GroundedComposer:
         groups: list[ActionGroup] = []
         plan = article.section(Role.ACTION_PLAN)
         for step in plan.steps if plan else []:
-            items = _ordered(step.items, self.ranker, signals)
+            items = step.items
             if not full:
-                items = items[:MAX_ITEMS_PER_GROUP]
+                # The most relevant items, shown in the article's order: a step never comes before the one it
+                # builds on (「記録をつける」 before 「記録を持って相談する」).
+                chosen = {id(i) for i in _ordered(step.items, self.ranker, signals)[:MAX_ITEMS_PER_GROUP]}
+                items = [i for i in step.items if id(i) in chosen]
             groups.append(ActionGroup(title=step.heading, steps=[item_text(i, compact=compact) for i in items]))
 
         extra = self._mixed_worry_step(article, retrieval, signals) if not full and article_id is None else None
@@ -255,9 +262,27 @@ class GroundedComposer:
                 for i in strategy_items
             ],
             follow_ups=self.follow_ups(article, full=full),
+            cited=cited,
         )
-        answer.text = render_text(answer, self.replies, [self.articles[c].title for c in cited])
+        answer.text = render_text(answer, self.replies)
         return answer
+
+    def _own_words(self, article: Article) -> frozenset[str]:
+        """Words that name an article's worry: its topic's name and its tags, tokenised, two characters or more,
+        and distinctive (named by at most MAX_SHARED_OWN_WORD articles: 「仕事」 names none of them)."""
+        if self._own is None:
+            tokenizer = get_tokenizer()
+            raw = {
+                aid: frozenset(
+                    t
+                    for t in tokenizer.tokens(" ".join([self.topic_names.get(a.topic or "", ""), *a.tags]))
+                    if len(t) >= 2
+                )
+                for aid, a in self.articles.items()
+            }
+            df = Counter(t for words in raw.values() for t in words)
+            self._own = {aid: frozenset(t for t in words if df[t] <= MAX_SHARED_OWN_WORD) for aid, words in raw.items()}
+        return self._own.get(article.id, frozenset())
 
     def _mixed_worry_step(
         self, article: Article, retrieval: RetrievalResult, signals: Signals
@@ -272,6 +297,8 @@ class GroundedComposer:
         plan = other.section(Role.ACTION_PLAN) if other else None
         if other is None or plan is None:
             return None
+        if len(self._own_words(other) & signals.tokens) < MIXED_OWN_WORDS:
+            return None  # the message does not name the second worry (退職 or 定年 alone is not a second topic)
         candidates = [i for step in plan.steps for i in step.items]
         ranked = _ordered(candidates, self.ranker, signals)
         if not ranked or self.ranker.score(ranked[0], signals) < 2.0:

@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bot.answer.model import ActionGroup, AnalysisPoint, Answer, StrategyPoint
 from bot.answer.prompts import load_replies, load_text
-from bot.answer.render import render_text
+from bot.answer.render import cited_titles, render_text
 from bot.retrieval.retriever import RetrievalResult
 from bot.safety.detector import detect_crisis
 
@@ -386,10 +386,8 @@ class LLMRewriter:
         return grounded
 
     def _cited(self, answer: Answer) -> list[str]:
-        """Titles of the articles the grounded answer was built from, as its rendered sources line names them."""
-        label = f"{self.replies['headings']['sources']}："
-        line = next((ln for ln in answer.text.splitlines() if ln.startswith(label)), "")
-        return [s.title for s in answer.sources if f"「{s.title}」" in line]
+        """Titles of the articles the grounded answer was built from."""
+        return cited_titles(answer)
 
 
 def _refused(message: BaseMessage) -> bool:

@@ -62,4 +62,6 @@ class Answer(BaseModel):
     follow_ups: list[str] = Field(default_factory=list)
     escalation: Escalation | None = None
     safety_tier: SafetyTier = "none"
+    # The article ids the answer was built from, best first (channels show them as its sources; no re-parsing).
+    cited: list[str] = Field(default_factory=list)
     text: str = ""

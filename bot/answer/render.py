@@ -7,8 +7,14 @@ from typing import Any
 from bot.answer.model import Answer
 
 
+def cited_titles(answer: Answer) -> list[str]:
+    """Titles of the articles the answer was built from (`answer.cited`), as its sources name them."""
+    titles = {s.article_id: s.title for s in answer.sources}
+    return [titles[c] for c in answer.cited if c in titles]
+
+
 def render_text(answer: Answer, replies: dict[str, Any], cited: list[str] | None = None) -> str:
-    """`cited`: titles of the articles the answer was built from (default: the best source)."""
+    """`cited`: titles of the articles the answer was built from (default: `answer.cited`, else the best source)."""
     headings = replies["headings"]
     lines: list[str] = []
     if answer.empathy:
@@ -33,7 +39,7 @@ def render_text(answer: Answer, replies: dict[str, Any], cited: list[str] | None
         lines += [f"・{p.title}：{p.detail}" if p.title else f"・{p.detail}" for p in answer.career_strategy]
         lines.append("")
     if answer.kind == "advice" and answer.sources:
-        titles = cited or [answer.sources[0].title]
+        titles = cited or cited_titles(answer) or [answer.sources[0].title]
         lines.append(f"{headings['sources']}：" + "／".join(f"「{t}」" for t in titles))
     if answer.follow_ups and answer.kind == "clarify":
         lines += [f"{n}. {choice}" for n, choice in enumerate(answer.follow_ups, start=1)]

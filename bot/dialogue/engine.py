@@ -332,9 +332,7 @@ class DialogueEngine:
         # Never through the LLM: escalations show the curated content as written.
         answer = self._advice(message, retrieval, state, article_id=article_id, rewrite=False)
         answer = answer.model_copy(update={"kind": "escalation", "escalation": escalation, "safety_tier": "escalation"})
-        answer.text = render_text(
-            answer, self.replies, [self.articles[state.article_id].title] if state.article_id else None
-        )
+        answer.text = render_text(answer, self.replies)
         return answer
 
     def _check_in(self, message: str, kind: str, state: ConversationState) -> Answer:
@@ -392,7 +390,8 @@ class DialogueEngine:
         if intent == Intent.MORE:
             answer = self.composer.advice(state.summary or article.title, retrieval, article_id=article.id, full=True)
             answer.empathy = phrases["more_intro"].format(title=article.title)
-            answer.text = render_text(answer, self.replies, [article.title])
+            answer.cited = [article.id]
+            answer.text = render_text(answer, self.replies)
             return answer
         if intent == Intent.NEXT:
             plan = article.section(Role.ACTION_PLAN)
@@ -416,7 +415,8 @@ class DialogueEngine:
                 action_plan=[groups[shown]],
                 follow_ups=self.composer.follow_ups(article, full=True),
             )
-            answer.text = render_text(answer, self.replies, [article.title])
+            answer.cited = [article.id]
+            answer.text = render_text(answer, self.replies)
             return answer
         role = Role.CASE if intent == Intent.CASE else Role.EXPERT
         section = article.section(role)
@@ -462,7 +462,8 @@ class DialogueEngine:
         )
         # The article under discussion leads the sources: it is the one the answer was built from.
         answer.sources.sort(key=lambda s: s.article_id != article.id)
-        answer.text = render_text(answer, self.replies, [article.title])
+        answer.cited = [article.id]
+        answer.text = render_text(answer, self.replies)
         return answer
 
     # ----- helpers ----------------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from bot.answer.grounded import first_sentence, read_signals, sentences
 from bot.answer.prompts import load_lexicon
+from bot.knowledge.model import Role
 
 PROMPTS = Path(__file__).resolve().parents[2] / "prompts"
 
@@ -39,3 +40,21 @@ def test_no_signals_falls_back_to_a_warm_default() -> None:
     signals = read_signals("職場について考えています", lexicon)
     assert signals.role is None and signals.situations == ()
     assert signals.feeling == lexicon.default_feeling
+
+
+def test_steps_keep_the_articles_order_and_answers_name_their_articles_as_data(engine) -> None:
+    answer = engine.answer_once("営業です。前任が辞めて引き継ぎ2週間。入札の申請書類の締切に間に合わず大口を落としました")
+    assert answer.cited == [answer.sources[0].article_id]
+    article = engine.articles[answer.cited[0]]
+    plan = article.section(Role.ACTION_PLAN)
+    assert plan is not None
+    for group in answer.action_plan:
+        step = next(s for s in plan.steps if s.heading == group.title)
+        order = [next(i for i, item in enumerate(step.items) if shown.startswith(item.title)) for shown in group.steps]
+        assert order == sorted(order), f"{group.title}: shown out of the article's order"
+
+
+def test_a_second_topic_joins_only_when_the_message_names_it(engine) -> None:
+    plain = engine.answer_once("上司と合わない。もう退職しようかな")
+    assert not any("あわせて" in g.title for g in plain.action_plan)
+    assert len(plain.cited) == 1

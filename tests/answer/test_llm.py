@@ -62,8 +62,9 @@ def grounded(topic: str = "handover", *, cited: int = 1, hits: list[ArticleHit] 
         ],
         career_strategy=[StrategyPoint(title="自己分析", detail="今回の経験で伸びた力を書き出す。")],
         follow_ups=["もっと詳しく", "成功事例を教えて", "別の悩みを相談"],
+        cited=[h.article_id for h in hits[:cited]],
     )
-    answer.text = render_text(answer, REPLIES, [h.title for h in hits[:cited]])
+    answer.text = render_text(answer, REPLIES)
     return answer
 
 

@@ -341,7 +341,11 @@ def _sources_bubble(answer: Answer, replies: dict[str, Any]) -> dict[str, Any]:
 
 
 def cited_titles(answer: Answer, replies: dict[str, Any]) -> list[str]:
-    """The articles the answer was built from: named on its text's sources line, else the best source of its topic."""
+    """The articles the answer was built from (`answer.cited`; for answers stored before it, the text's sources
+    line), else the best source of its topic."""
+    if answer.cited:
+        by_id = {s.article_id: s.title for s in answer.sources}
+        return [by_id[c] for c in answer.cited if c in by_id]
     marker = f"{replies['headings']['sources']}："
     for line in reversed(answer.text.splitlines()):
         if line.startswith(marker):

@@ -102,9 +102,10 @@ def web_answer(answer: Answer | dict[str, Any], url_template: str) -> WebAnswer:
     """The answer with each source's link (when configured) and whether the answer cites it."""
     data = answer.model_dump(mode="json") if isinstance(answer, Answer) else dict(answer)
     result = WebAnswer.model_validate(data)
+    # Answers stored before `cited` existed name their articles only on the text's sources line.
     line = next((ln for ln in result.text.splitlines() if ln.startswith(SOURCES_LABEL)), "")
     for source in result.sources:
-        source.cited = f"「{source.title}」" in line
+        source.cited = source.article_id in result.cited if result.cited else f"「{source.title}」" in line
         source.url = article_url(url_template, source.article_id, source.topic)
     return result
 
