@@ -160,6 +160,7 @@ def check_library(knowledge_dir: Path, topics_path: Path | None = None) -> tuple
     seen_ids: dict[str, str] = {}
     covered: set[str] = set()
     paths = article_paths(knowledge_dir)
+    read: list[tuple[Path, Article]] = []
     for path in paths:
         text = path.read_text(encoding="utf-8")
         try:
@@ -167,6 +168,7 @@ def check_library(knowledge_dir: Path, topics_path: Path | None = None) -> tuple
         except ArticleFormatError as exc:
             problems.append(Problem(exc.path, exc.line, exc.message))
             continue
+        read.append((path, article))
         problems += check_article(path, article, text, set(topics))
         if article.id in seen_ids:
             problems.append(Problem(str(path), 1, f"duplicate id {article.id!r} (also in {seen_ids[article.id]})"))
@@ -176,4 +178,57 @@ def check_library(knowledge_dir: Path, topics_path: Path | None = None) -> tuple
     for slug, topic in topics.items():
         if slug not in covered:
             problems.append(Problem(str(topics_path), topic.line, f"topic {slug!r} has no article"))
+    problems += case_term_problems(read)
     return problems, len(paths)
+
+
+# An answer shows the items of 現状分析, アクションプラン and キャリア戦略 to other people with the same kind of worry, so
+# they must not carry this article's own case (「入院中の前任者」「入札」「所長」): those words belong in 相談 and 成功事例.
+# A case term is a noun of the article's 相談 that no other article uses (the library's own measure of "particular to
+# this case") and that is not part of the article's title or tags. Warnings until the library is rewritten to the format (docs/article-format.md).
+CASE_TERM_MAX_ARTICLES = 1
+CASE_TERM_SEVERITY = "warning"
+_ITEM_ROLES = (Role.ANALYSIS, Role.ACTION_PLAN, Role.STRATEGY)
+
+
+def case_term_problems(articles: list[tuple[Path, Article]]) -> list[Problem]:
+    from bot.retrieval.tokenize_ja import get_tokenizer
+
+    tokenizer = get_tokenizer()
+
+    def words(text: str) -> set[str]:
+        return {t for t in tokenizer.nouns(text) if len(t) >= 2 and not re.fullmatch(r"[ぁ-んー]+|[\W\d_]+", t)}
+
+    body_words = {
+        article.id: words(" ".join(section.text for section in article.sections)) for _, article in articles
+    }
+    df: dict[str, int] = {}
+    for vocabulary in body_words.values():
+        for word in vocabulary:
+            df[word] = df.get(word, 0) + 1
+    problems: list[Problem] = []
+    for path, article in articles:
+        consultation = article.section(Role.CONSULTATION)
+        if consultation is None:
+            continue
+        naming = words(" ".join([article.title, *article.tags]))
+        case = {w for w in words(consultation.text) if df.get(w, 0) <= CASE_TERM_MAX_ARTICLES} - naming
+        for role in _ITEM_ROLES:
+            section = article.section(role)
+            if section is None:
+                continue
+            items = list(section.items) + [item for step in section.steps for item in step.items]
+            for item in items:
+                found = sorted(case & words(f"{item.title} {item.detail}"))
+                if found:
+                    terms = "、".join(f"「{w}」" for w in found[:4])
+                    problems.append(
+                        Problem(
+                            str(path),
+                            item.line,
+                            f"case term {terms} in {role.value}: say what applies to anyone in this situation "
+                            "(the case belongs in 相談 and 成功事例)",
+                            CASE_TERM_SEVERITY,
+                        )
+                    )
+    return problems

@@ -17,6 +17,7 @@ class JapaneseTokenizer:
         # Mode A (shortest units) so 「有給休暇」 also matches 「有給」.
         self._mode = SplitMode.A
         self._tokenizer = Dictionary(dict="core").tokenizer(mode=self._mode)
+        self._long_units = Dictionary(dict="core").tokenizer(mode=SplitMode.C)
         self._lock = threading.Lock()  # Sudachi's tokenizer object is not thread-safe
 
     def tokens(self, text: str) -> list[str]:
@@ -33,6 +34,17 @@ class JapaneseTokenizer:
                     continue
                 out.append(form)
         return out
+
+    def nouns(self, text: str) -> list[str]:
+        """Common and proper nouns as whole compounds (mode C: 「入札物件」, 「展示会」), normalised forms."""
+        text = unicodedata.normalize("NFKC", text).lower()
+        with self._lock:
+            morphemes = self._long_units.tokenize(text[:20000])
+            return [
+                m.normalized_form()
+                for m in morphemes
+                if m.part_of_speech()[0] == "名詞" and m.part_of_speech()[1] in ("普通名詞", "固有名詞")
+            ]
 
     def reading(self, text: str) -> str:
         """The whole text in hiragana (Sudachi's readings), for matching queries typed without kanji."""

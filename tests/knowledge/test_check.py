@@ -121,3 +121,20 @@ def test_cli_exit_code_and_format(library: Path) -> None:
     assert result.returncode == 1
     assert f"{library / GOOD}:3: unknown topic 'nope' (not in topics.tsv)" in result.stdout.splitlines()
     assert "Traceback" not in result.stderr
+
+
+def test_case_terms_in_items_are_flagged_where_they_stand(tmp_path: Path) -> None:
+    """A word only this article's 相談 uses (the case) inside a step is shown to every reader: it is flagged."""
+    library = tmp_path / "knowledge"
+    shutil.copytree(KNOWLEDGE, library)
+    path = library / GOOD
+    text = path.read_text(encoding="utf-8")
+    assert "## 相談" in text
+    text = text.replace("## 相談\n\n", "## 相談\n\n社内の鉄道模型同好会の会長もしています。", 1)
+    step = next(line for line in text.splitlines() if line.startswith("- **") and "顧客" in line)
+    text = text.replace(step, step + "鉄道模型同好会の名簿も見直します。", 1)
+    path.write_text(text, encoding="utf-8")
+    problems, _ = check_library(library)
+    flagged = [p for p in problems if "case term" in p.message and "同好会" in p.message]
+    assert flagged and flagged[0].severity == "warning"
+    assert text.splitlines()[flagged[0].line - 1].startswith(step[:20])
