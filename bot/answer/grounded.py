@@ -26,6 +26,12 @@ MAX_FACTORS = 3
 MAX_ITEMS_PER_GROUP = 2
 MAX_STRATEGY = 3
 MIN_SOURCES = 3
+# A short message (a phone line) gets a shorter first answer: the two most relevant factors, the first three steps
+# (one from each of the plan's first groups, in the article's order) and one strategy point; 「もっと詳しく」 has the rest.
+BRIEF_BELOW_CHARS = 60
+BRIEF_FACTORS = 2
+BRIEF_GROUPS = 3
+BRIEF_STRATEGY = 1
 # A second article joins a mixed worry when it is this close to the best one and of another topic.
 MIXED_MARGIN = 0.04
 # ...and only when the message uses at least this many of that topic's own words (its name and tags).
@@ -209,18 +215,22 @@ class GroundedComposer:
         article = self.articles[aid]
         signals = read_signals(f"{context}\n{message}" if context else message, self.lexicon)
 
-        # The first answer fits a phone: first sentences only; 「もっと詳しく」 shows every item in full.
+        # The first answer fits a phone: first sentences only; 「もっと詳しく」 shows every item in full. A short message
+        # gets a shorter answer still (a long consultation like the seed gets the article's whole structure).
         compact = not full and article.topic not in WHOLE_TEXT_TOPICS
+        brief = not full and len("".join(message.split())) < BRIEF_BELOW_CHARS
         analysis = article.section(Role.ANALYSIS)
         factors = _ordered(analysis.items, self.ranker, signals) if analysis else []
         if not full:
-            factors = factors[:MAX_FACTORS]
+            factors = factors[: BRIEF_FACTORS if brief else MAX_FACTORS]
 
         groups: list[ActionGroup] = []
         plan = article.section(Role.ACTION_PLAN)
-        for step in plan.steps if plan else []:
+        for step in (plan.steps[:BRIEF_GROUPS] if brief else plan.steps) if plan else []:
             items = step.items
-            if not full:
+            if brief:
+                items = _ordered(step.items, self.ranker, signals)[:1]
+            elif not full:
                 # The most relevant items, shown in the article's order: a step never comes before the one it
                 # builds on (「記録をつける」 before 「記録を持って相談する」).
                 chosen = {id(i) for i in _ordered(step.items, self.ranker, signals)[:MAX_ITEMS_PER_GROUP]}
@@ -237,7 +247,7 @@ class GroundedComposer:
         strategy = article.section(Role.STRATEGY)
         strategy_items = strategy.items if strategy else []
         if not full:
-            strategy_items = strategy_items[:MAX_STRATEGY]
+            strategy_items = strategy_items[: BRIEF_STRATEGY if brief else MAX_STRATEGY]
 
         sources = self.sources(retrieval)
         # Cited articles lead the sources even when a follow-up pinned an article that ranked lower for this text.
