@@ -54,7 +54,7 @@ class RetrievalParams:
     bm25_weight: float = 0.2
     # For messages typed in kana only, the embeddings see little; the reading index carries more of the score.
     kana_bm25_weight: float = 0.6
-    context_weight: float = 0.5
+    context_weight: float = 1.0  # short follow-ups only; raised from 0.5 when the library was rewritten in general words
 
 
 @dataclass

@@ -58,3 +58,14 @@ def test_a_second_topic_joins_only_when_the_message_names_it(engine) -> None:
     plain = engine.answer_once("上司と合わない。もう退職しようかな")
     assert not any("あわせて" in g.title for g in plain.action_plan)
     assert len(plain.cited) == 1
+
+
+def test_a_short_message_gets_a_phone_sized_first_answer_and_the_rest_behind_more(engine) -> None:
+    short = engine.handle("web:brief", "上司に毎日怒鳴られてつらい。どうしたらいい？").answer
+    assert short.kind == "advice"
+    assert len(short.situation_analysis) == 2
+    assert 1 <= len(short.action_plan) <= 3 and all(len(g.steps) == 1 for g in short.action_plan)
+    assert len(short.career_strategy) == 1, "the three parts stay"
+    assert len(short.text) < 1000
+    more = engine.handle("web:brief", "もっと詳しく").answer
+    assert sum(len(g.steps) for g in more.action_plan) > sum(len(g.steps) for g in short.action_plan)

@@ -182,3 +182,10 @@ def test_escalations_are_counted_by_kind(engine) -> None:
         engine.metrics = None
     assert 'safety_escalations_total{kind="suicide",over_turns="false",source="rule"} 1' in rendered
     assert 'kind="labor-law"' in rendered
+
+
+def test_a_how_to_follow_up_stays_with_the_worry_under_discussion(engine) -> None:
+    first = engine.handle("web:howto", "前任の上司が急に退職して、引き継ぎが2週間しかなく、得意先の事情が何もわからない").answer
+    assert first.topic == "handover"
+    follow = engine.handle("web:howto", "客にはどう説明すれば？").answer
+    assert follow.topic == "handover" and follow.cited == [first.cited[0]]
