@@ -8,6 +8,7 @@ sentence reflects their situation, and only what fits on a phone is shown; the r
 from __future__ import annotations
 
 import math
+import re
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from bot.answer.footnotes import with_sources
 from bot.answer.model import ActionGroup, AnalysisPoint, Answer, Source, StrategyPoint
-from bot.answer.prompts import Lexicon, load_lexicon, load_replies
+from bot.answer.prompts import Lexicon, Situation, load_lexicon, load_replies
 from bot.answer.render import render_text
 from bot.knowledge.model import Article, Item, Role
 from bot.retrieval.retriever import RetrievalResult
@@ -48,6 +49,10 @@ class Signals:
     boosts: tuple[tuple[str, float], ...]  # (word, weight of the situation that asked for it)
     feeling: str
     tokens: frozenset[str] = field(default_factory=frozenset)
+    kind: str = "distress"  # distress | how_to | planning: what the opening answers
+    echo: str = ""  # the worker's own words for the opening
+    felt: bool = False  # a feeling was named (else `feeling` is the default)
+    length: int = 0  # characters of the message, spaces excluded
 
 
 def item_text(item: Item, *, compact: bool = False) -> str:
@@ -124,10 +129,60 @@ def _all_items(article: Article) -> list[Item]:
     return out
 
 
+ECHO_CHARS = 28
+HOW_TO_MAX_CHARS = 60
+
+
+# A bare self-introduction (「看護師です。」「人事の仕事をしています。」) is not what the worry is.
+_SELF_INTRO = re.compile(r".{0,16}(?:です|でした|と申します|しています|してます|やっています|働いています)[。!！]?")
+# A question with nothing of its own (「どうしたらいい？」) is not quoted as the question.
+_BARE_QUESTION = re.compile(r"(?:どう(?:したら|すれば)(?:いい|良い)?(?:の|ですか|でしょうか)?|どうしよう|教えて(?:ください)?)[?？]?")
+
+
+def message_sentences(message: str) -> list[str]:
+    """Sentences of a message, never split inside 「…」 (NFKC turns ！？ into !?, so both are sentence ends)."""
+    text = " ".join(unicodedata.normalize("NFKC", message).split()).replace("!", "！").replace("?", "？")
+    return [s.strip() for s in sentences(text) if s.strip()]
+
+
+def echo_of(message: str, pick: str | None = None) -> str:
+    """The worker's words for quoting back (「…」とのこと): `pick`, or the first sentence that is not a bare
+    self-introduction, shortened at a natural break."""
+    sentences_ = message_sentences(message)
+    worry = [s for s in sentences_ if not _SELF_INTRO.fullmatch(s)]
+    first = pick or (worry or sentences_ or [""])[0]
+    if not re.search(r"[ぁ-んァ-ヶ一-龥]", first):
+        return ""  # romaji or emoji only: not quoted back
+    first = re.sub(r"[。！？!?、,.…〜~w笑]+$", "", first).replace("「", "『").replace("」", "』")
+    if len(first) <= ECHO_CHARS:
+        return first
+    cut = max(first.rfind("、", 0, ECHO_CHARS), first.rfind(" ", 0, ECHO_CHARS))
+    return first[:cut] if cut >= 8 else first[: ECHO_CHARS - 1] + "…"
+
+
+def _own_role(text: str, lexicon: Lexicon) -> str | None:
+    """A role only from how people describe themselves (「営業です」「看護師として」), not from any job noun."""
+    for pattern, label in lexicon.roles:
+        for match in pattern.finditer(text):
+            if lexicon.role_self.match(text[match.end() :]) or lexicon.role_before.search(
+                text[max(0, match.start() - 8) : match.start()]
+            ):
+                return label
+    return None
+
+
+def _own_situation(situation: Situation, text: str, lexicon: Lexicon) -> bool:
+    """The situation is the worker's own (「父が入院」 is not their predecessor falling ill)."""
+    for match in situation.pattern.finditer(text):
+        if not lexicon.other_subject.search(text[max(0, match.start() - 10) : match.start()]):
+            return True
+    return False
+
+
 def read_signals(message: str, lexicon: Lexicon) -> Signals:
     text = unicodedata.normalize("NFKC", message)
-    role = next((label for pattern, label in lexicon.roles if pattern.search(text)), None)
-    matched = [s for s in lexicon.situations if s.pattern.search(text)]
+    role = _own_role(text, lexicon)
+    matched = [s for s in lexicon.situations if _own_situation(s, text, lexicon)]
     # The opening names at most two situations, the most telling first, and not two that say the same thing.
     phrases: list[str] = []
     covered: set[str] = set()
@@ -139,10 +194,36 @@ def read_signals(message: str, lexicon: Lexicon) -> Signals:
     for situation in matched:
         for word in situation.boost:
             weights[word] = max(weights.get(word, 0.0), situation.weight)
-    feeling = next(
-        (sentence for pattern, sentence in lexicon.feelings if pattern.search(text)), lexicon.default_feeling
+    named = next((sentence for pattern, sentence in lexicon.feelings if pattern.search(text)), None)
+    feeling = named or lexicon.default_feeling
+    asked = next(
+        (
+            s
+            for s in message_sentences(message)
+            # Words quoted from someone else (「誰かやれる人？」) are not the worker's question.
+            if lexicon.question.search(re.sub(r"「[^」]*」|『[^』]*』", "", s)) and not _BARE_QUESTION.fullmatch(s)
+        ),
+        None,
     )
-    return Signals(role, tuple(phrases), tuple(weights.items()), feeling, frozenset(get_tokenizer().tokens(text)))
+    if named is not None:
+        kind = "distress"
+    elif asked is not None:
+        kind = "how_to"
+    elif lexicon.planning.search(text):
+        kind = "planning"
+    else:
+        kind = "distress"
+    return Signals(
+        role,
+        tuple(phrases),
+        tuple(weights.items()),
+        feeling,
+        frozenset(get_tokenizer().tokens(text)),
+        kind=kind,
+        echo=echo_of(message, asked if kind == "how_to" else None),
+        felt=named is not None,
+        length=len("".join(text.split())),
+    )
 
 
 def _ordered(items: list[Item], ranker: ItemRanker, signals: Signals) -> list[Item]:
@@ -172,19 +253,26 @@ class GroundedComposer:
         ]
 
     def empathy(self, signals: Signals, topic: str | None) -> str:
+        """An opening that reads this message: its situations when the worker is living them, a question answered as
+        a question, plans as plans; the worker's own words otherwise. Never the topic label in a sentence."""
         templates = self.lexicon.templates
-        topic_name = self.topic_names.get(topic or "", "お仕事")
         situations = templates["situation_joiner"].join(signals.situations[:2])
-        if signals.role and situations:
+        # A short question is answered as a question; a longer message that asks one is a worry first.
+        asks = signals.kind == "how_to" and signals.echo and signals.length < HOW_TO_MAX_CHARS
+        if asks:
+            template = templates["how_to"]
+        elif signals.kind == "planning" and signals.echo and not situations:
+            template = templates["planning"]
+        elif signals.role and situations:
             template = templates["with_role_and_situations"]
         elif situations:
             template = templates["with_situations"]
-        elif signals.role:
-            template = templates["with_role_only"]
+        elif signals.echo:
+            template = templates["echo_distress"]
         else:
-            template = templates["topic_only"]
+            template = templates["plain"]
         return template.format(
-            role=signals.role or "", situations=situations, topic_name=topic_name, feeling=signals.feeling
+            role=signals.role or "", situations=situations, echo=signals.echo, feeling=signals.feeling
         )
 
     def follow_ups(self, article: Article, *, full: bool = False) -> list[str]:

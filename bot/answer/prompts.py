@@ -26,6 +26,11 @@ class Lexicon:
     feelings: tuple[tuple[re.Pattern[str], str], ...]
     roles: tuple[tuple[re.Pattern[str], str], ...]
     situations: tuple[Situation, ...]
+    role_self: re.Pattern[str]
+    role_before: re.Pattern[str]
+    other_subject: re.Pattern[str]
+    question: re.Pattern[str]
+    planning: re.Pattern[str]
 
 
 def _yaml(path: Path) -> dict[str, Any]:
@@ -49,6 +54,11 @@ def load_lexicon(prompts_dir: Path) -> Lexicon:
             )
             for s in data["situations"]
         ),
+        role_self=re.compile(data["role_self"]),
+        role_before=re.compile(data["role_before"]),
+        other_subject=re.compile(data["other_subject"]),
+        question=re.compile(data["question"]),
+        planning=re.compile(data["planning"]),
     )
 
 

@@ -69,3 +69,30 @@ def test_a_short_message_gets_a_phone_sized_first_answer_and_the_rest_behind_mor
     assert len(short.text) < 1000
     more = engine.handle("web:brief", "もっと詳しく").answer
     assert sum(len(g.steps) for g in more.action_plan) > sum(len(g.steps) for g in short.action_plan)
+
+
+def test_a_role_only_from_how_people_describe_themselves() -> None:
+    lexicon = load_lexicon(PROMPTS)
+    assert read_signals("親の介護で仕事を休みがちです", lexicon).role is None
+    assert read_signals("人事に相談したら評価が下がりそうで怖い", lexicon).role is None
+    assert read_signals("介護職として働いています。夜勤がきつい", lexicon).role == "介護"
+    assert read_signals("会社：中小メーカー 職種：営業 上司が辞めた", lexicon).role == "営業"
+
+
+def test_someone_elses_situation_is_not_the_workers() -> None:
+    lexicon = load_lexicon(PROMPTS)
+    mine = read_signals("前任者が急病で倒れて連絡がとれない", lexicon)
+    fathers = read_signals("父が入院して、仕事を休むことが増えました", lexicon)
+    assert "前任の方が体調を崩して頼れない" in mine.situations
+    assert "前任の方が体調を崩して頼れない" not in fathers.situations
+
+
+def test_the_opening_reads_the_message_not_the_topic_label(engine) -> None:
+    names = set(engine.topic_names.values())
+    question = engine.answer_once("退職を伝えるタイミングはいつがいい？")
+    assert "「退職を伝えるタイミングはいつがいい」" in question.empathy and "ご質問" in question.empathy
+    worry = engine.answer_once("同僚からの無視がつらくて職場で孤立しています")
+    assert "同僚からの無視がつらくて" in worry.empathy
+    for answer in (question, worry, engine.answer_once("何社くらい受ければいい？")):
+        assert not any(name in answer.empathy for name in names), answer.empathy
+        assert "ひとりで抱えるには重い" not in answer.empathy
