@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.answer.footnotes import with_sources
-from bot.answer.model import ActionGroup, AnalysisPoint, Answer, Source, StrategyPoint
+from bot.answer.model import ActionGroup, AnalysisPoint, Answer, DirectAnswer, Source, StrategyPoint
 from bot.answer.prompts import Lexicon, Situation, load_lexicon, load_replies
 from bot.answer.render import render_text
 from bot.knowledge.model import Article, Item, Role
@@ -53,6 +53,7 @@ class Signals:
     echo: str = ""  # the worker's own words for the opening
     felt: bool = False  # a feeling was named (else `feeling` is the default)
     length: int = 0  # characters of the message, spaces excluded
+    question: str = ""  # the sentence that asks something (not a bare 「どうしたらいい？」), if any
 
 
 def item_text(item: Item, *, compact: bool = False) -> str:
@@ -105,6 +106,9 @@ class ItemRanker:
         n = max(sum(1 for _ in self._tokens), 1)
         self._idf = {t: math.log(1 + n / c) for t, c in df.items()}
 
+    def idf(self, token: str) -> float:
+        return self._idf.get(token, 1.0)
+
     def tokens_of(self, item: Item) -> frozenset[str]:
         found = self._tokens.get(id(item))
         if found is None:
@@ -131,6 +135,8 @@ def _all_items(article: Article) -> list[Item]:
 
 ECHO_CHARS = 28
 HOW_TO_MAX_CHARS = 60
+# idf-weighted words a question must share with a Q&A item's question to be answered by it (chosen by reading answers).
+DIRECT_ANSWER_MIN_SCORE = 4.0
 
 
 # A bare self-introduction (「看護師です。」「人事の仕事をしています。」) is not what the worry is.
@@ -223,6 +229,7 @@ def read_signals(message: str, lexicon: Lexicon) -> Signals:
         echo=echo_of(message, asked if kind == "how_to" else None),
         felt=named is not None,
         length=len("".join(text.split())),
+        question=asked or "",
     )
 
 
@@ -351,6 +358,7 @@ class GroundedComposer:
             topic=article.topic,
             sources=ordered_sources,
             empathy=self.empathy(signals, article.topic),
+            direct_answer=None if full else self.direct_answer(article, signals),
             situation_analysis=[
                 AnalysisPoint(title=i.title, detail=first_sentence(i.detail) if compact else i.detail) for i in factors
             ],
@@ -364,6 +372,22 @@ class GroundedComposer:
         )
         answer.text = render_text(answer, self.replies)
         return answer
+
+    def direct_answer(self, article: Article, signals: Signals) -> DirectAnswer | None:
+        """The article's Q&A item that answers the question the message asks, when one clearly does."""
+        qa = article.section(Role.QA)
+        if qa is None or not signals.question:
+            return None
+        asked = frozenset(get_tokenizer().tokens(signals.question))
+        best: tuple[float, Item] | None = None
+        for item in qa.items:
+            shared = frozenset(get_tokenizer().tokens(item.title)) & asked
+            score = sum(self.ranker.idf(t) for t in shared)
+            if best is None or score > best[0]:
+                best = (score, item)
+        if best is None or best[0] < DIRECT_ANSWER_MIN_SCORE:
+            return None  # none of the article's questions is this one: the plan answers it instead
+        return DirectAnswer(question=best[1].title, answer=best[1].detail)
 
     def _own_words(self, article: Article) -> frozenset[str]:
         """Words that name an article's worry: its topic's name and its tags, tokenised, two characters or more,

@@ -38,6 +38,13 @@ class StrategyPoint(BaseModel):
     detail: str
 
 
+class DirectAnswer(BaseModel):
+    """The article's own short answer to the question the message asks (its よくある質問 section)."""
+
+    question: str
+    answer: str
+
+
 class HelpResource(BaseModel):
     name: str
     contact: str
@@ -56,6 +63,8 @@ class Answer(BaseModel):
     topic: str | None = None
     sources: list[Source] = Field(default_factory=list)
     empathy: str = ""
+    # A message that asks something gets the best-matching Q&A item of the cited article first (null when none fits).
+    direct_answer: DirectAnswer | None = None
     situation_analysis: list[AnalysisPoint] = Field(default_factory=list)
     action_plan: list[ActionGroup] = Field(default_factory=list)
     career_strategy: list[StrategyPoint] = Field(default_factory=list)

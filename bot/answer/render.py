@@ -19,6 +19,9 @@ def render_text(answer: Answer, replies: dict[str, Any], cited: list[str] | None
     lines: list[str] = []
     if answer.empathy:
         lines += [answer.empathy, ""]
+    if answer.direct_answer is not None:
+        lines += [f"■ {headings['direct_answer']}", f"Q. {answer.direct_answer.question}"]
+        lines += [f"A. {answer.direct_answer.answer}", ""]
     if answer.escalation is not None:
         lines += [answer.escalation.message, ""]
         for r in answer.escalation.resources:

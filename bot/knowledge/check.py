@@ -14,6 +14,10 @@ from bot.knowledge.roles import is_promo_line
 from bot.knowledge.taxonomy import load_topics
 
 MIN_CHARS, MAX_CHARS = 2500, 5000
+# よくある質問 is optional and not counted in the body length (reference answers, not the article's reading text).
+OPTIONAL_ROLES = frozenset({Role.QA})
+MAX_QA_ITEMS = 6
+_QA_SECTION = re.compile(r"\n## よくある(?:ご)?質問\n.*?(?=\n## |\Z)", re.S)
 MAX_PHRASING_CHARS = 200
 REQUIRED_META = ("id", "topic", "title", "tags", "reviewed", "references")
 # Statements of law or public rules; an article that makes them must cite a public source.
@@ -43,7 +47,7 @@ def body_length(text: str) -> int:
     if text.startswith("---"):
         parts = text.split("\n---", 1)
         text = parts[1] if len(parts) == 2 else text
-    text = FOOTNOTE.sub("", text)
+    text = _QA_SECTION.sub("", FOOTNOTE.sub("", text))
     return len(re.sub(r"[#*>\-\[\]^`]|\s", "", text))
 
 
@@ -97,7 +101,7 @@ def check_article(path: Path, article: Article, text: str, topics: set[str]) -> 
     roles = [s.role for s in article.sections]
     present = [r for r in roles if r in CANONICAL_ORDER]
     for role in CANONICAL_ORDER:
-        if role not in roles:
+        if role not in roles and role not in OPTIONAL_ROLES:
             err(1, f"missing section: {role.value}")
     ordered = [r for r in CANONICAL_ORDER if r in present]
     if len(set(present)) == len(present) and present != ordered:
@@ -110,6 +114,12 @@ def check_article(path: Path, article: Article, text: str, topics: set[str]) -> 
             err(section.line, f"heading {section.heading!r} has no recognised role")
         if section.role in (Role.ANALYSIS, Role.STRATEGY) and not 2 <= len(section.items) <= 4:
             err(section.line, f"{section.role.value} needs 2–4 items, has {len(section.items)}")
+        if section.role == Role.QA:
+            if not 2 <= len(section.items) <= MAX_QA_ITEMS:
+                err(section.line, f"qa needs 2–{MAX_QA_ITEMS} items, has {len(section.items)}")
+            for item in section.items:
+                if not item.title.endswith(("？", "?")):
+                    err(item.line, f"qa item {item.title!r}: the label is the question, ending in ？")
         if section.role == Role.ACTION_PLAN:
             if not 3 <= len(section.steps) <= 5:
                 err(section.line, f"action plan needs 3–5 sub-steps, has {len(section.steps)}")

@@ -12,6 +12,7 @@ class Role(StrEnum):
     """What a section of an advice article is for, whatever its heading says."""
 
     CONSULTATION = "consultation"
+    QA = "qa"  # short questions people ask about the topic, each answered directly (optional)
     ANALYSIS = "analysis"
     ACTION_PLAN = "action_plan"
     STRATEGY = "strategy"
@@ -27,6 +28,7 @@ CANONICAL_ORDER: tuple[Role, ...] = (
     Role.ANALYSIS,
     Role.ACTION_PLAN,
     Role.STRATEGY,
+    Role.QA,
     Role.CASE,
     Role.EXPERT,
     Role.SUMMARY,
@@ -37,6 +39,7 @@ CANONICAL_HEADINGS: dict[Role, str] = {
     Role.ANALYSIS: "現状分析",
     Role.ACTION_PLAN: "アクションプラン",
     Role.STRATEGY: "キャリア戦略",
+    Role.QA: "よくある質問",
     Role.CASE: "成功事例",
     Role.EXPERT: "専門家からのアドバイス",
     Role.SUMMARY: "まとめ",

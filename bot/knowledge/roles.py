@@ -14,6 +14,9 @@ from bot.knowledge.model import Role
 
 # (pattern, weight); the role with the highest total wins, ties go to the earlier role in this dict.
 _ROLE_PATTERNS: dict[Role, list[tuple[str, float]]] = {
+    Role.QA: [
+        (r"よくある(?:ご)?質問|Q\s*[&＆]\s*A|FAQ|ＦＡＱ", 8),
+    ],
     Role.SUMMARY: [
         (r"まとめ", 5),
         (r"最後に|おわりに|終わりに|結び", 4),

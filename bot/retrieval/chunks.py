@@ -69,7 +69,7 @@ def article_chunks(article: Article) -> list[Chunk]:
 
     add("overview", "概要", "、".join(article.tags) + "\n" + article.lead)
     for section in article.sections:
-        if section.role == Role.SUMMARY:
+        if section.role in (Role.SUMMARY, Role.QA):
             continue
         if section.role == Role.ACTION_PLAN:
             for step in section.steps:

@@ -37,7 +37,7 @@
     maxChars: 2000,
   };
 
-  var HEAD = { analysis: "現状分析", plan: "アクションプラン", strategy: "キャリア戦略", sources: "参考にした記事" };
+  var HEAD = { direct: "ご質問への答え", analysis: "現状分析", plan: "アクションプラン", strategy: "キャリア戦略", sources: "参考にした記事" };
   var STARTERS = ["急な引き継ぎで顧客対応が追いつかない", "残業が続いて疲れている", "転職するか迷っている"];
   var WELCOME =
     "こんにちは。仕事で困っていること、モヤモヤしていることを、ひとことからでも書いてください。状況を整理して、明日からできることを一緒に考えます。";
@@ -441,6 +441,15 @@
     empathy: function (text) {
       return h("p", { class: "empathy", text: text });
     },
+    direct_answer: function (d) {
+      return h(
+        "div",
+        { class: "part direct" },
+        h("h3", { text: HEAD.direct }),
+        h("p", { class: "question", text: "Q. " + d.question }),
+        h("p", { text: "A. " + d.answer })
+      );
+    },
     situation_analysis: function (items) {
       return h(
         "div",
@@ -503,7 +512,7 @@
       );
     },
   };
-  var ORDER = ["escalation", "empathy", "situation_analysis", "action_plan", "career_strategy", "sources", "follow_ups"];
+  var ORDER = ["escalation", "empathy", "direct_answer", "situation_analysis", "action_plan", "career_strategy", "sources", "follow_ups"];
 
   function renderSection(bubble, name, value, ctx) {
     var make = SECTIONS[name];

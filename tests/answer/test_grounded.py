@@ -96,3 +96,19 @@ def test_the_opening_reads_the_message_not_the_topic_label(engine) -> None:
     for answer in (question, worry, engine.answer_once("何社くらい受ければいい？")):
         assert not any(name in answer.empathy for name in names), answer.empathy
         assert "ひとりで抱えるには重い" not in answer.empathy
+
+
+def test_a_question_gets_the_articles_direct_answer_first(engine) -> None:
+    answer = engine.answer_once("退職って何か月前に言えばいい？")
+    assert answer.direct_answer is not None
+    assert "退職" in answer.direct_answer.question and answer.direct_answer.answer
+    article = engine.articles[answer.cited[0]]
+    qa = article.section(Role.QA)
+    assert qa is not None and answer.direct_answer.question in [i.title for i in qa.items], "cited from the article"
+    text = answer.text
+    assert text.index("■ ご質問への答え") < text.index("■ 現状分析"), "the reply comes before the plan"
+
+
+def test_no_direct_answer_without_a_question_or_a_matching_item(engine) -> None:
+    assert engine.answer_once("上司が相談に乗ってくれない").direct_answer is None
+    assert engine.answer_once("上司とうまくいかない。どうしたらいい？").direct_answer is None  # a bare question

@@ -8,7 +8,7 @@ import re
 
 import pytest
 from sqlalchemy import select
-from webhelpers import Visitor, new_token
+from webhelpers import Visitor, new_token, parse_sse
 
 from bot.store import schema
 
@@ -343,3 +343,12 @@ def test_footnotes_show_as_sources_never_as_markers(visitor):
     assert "（出典：あかるい職場応援団）" in replies[1]["answer"]["text"]
     assert "（出典：" in replies[2]["answer"]["text"]
     assert "[^" not in json.dumps(visitor.history(cid).json(), ensure_ascii=False)
+
+
+def test_a_question_gets_a_direct_answer_in_json_and_in_the_stream(visitor):
+    cid = visitor.start()
+    answer = visitor.send(cid, "退職って何か月前に言えばいい？").json()["answer"]
+    assert answer["direct_answer"]["question"].endswith("？") and answer["direct_answer"]["answer"]
+    events = parse_sse(visitor.stream(visitor.start(), "退職って何か月前に言えばいい？").text)
+    sections = [data["name"] for name, data in events if name == "section"]
+    assert sections.index("direct_answer") < sections.index("situation_analysis")

@@ -417,3 +417,21 @@ def test_the_widget_embedded_on_another_origin(live, host_pages, new_page, artif
     box.press("Enter")
     other.locator(f"{W} .msg.bot").last.locator(".error").wait_for()
     assert "接続できませんでした" in other.locator(f"{W} .msg.bot").last.inner_text()
+
+
+def test_a_question_shows_the_direct_answer_before_the_plan(live, new_page):
+    page = new_page()
+    open_widget(page, live.url + "/")
+    send(page, "退職って何か月前に言えばいい？")
+    last = page.locator(f"{W} .msg.bot").last
+    direct = last.locator(".part.direct")
+    assert direct.count() == 1
+    assert "Q. " in direct.inner_text() and "A. " in direct.inner_text()
+    order = page.evaluate(
+        f"""() => {{
+            const all = {ROOT_JS}.querySelectorAll('.msg.bot');
+            const parts = [...all[all.length - 1].querySelectorAll('.part')].map(p => p.className);
+            return parts;
+        }}"""
+    )
+    assert order[0] == "part direct" and any("analysis" in c for c in order[1:])

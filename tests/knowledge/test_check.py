@@ -138,3 +138,18 @@ def test_case_terms_in_items_are_flagged_where_they_stand(tmp_path: Path) -> Non
     flagged = [p for p in problems if "case term" in p.message and "同好会" in p.message]
     assert flagged and flagged[0].severity == "warning"
     assert text.splitlines()[flagged[0].line - 1].startswith(step[:20])
+
+
+def test_an_optional_qa_section_is_read_and_checked(library: Path) -> None:
+    from bot.knowledge.model import Role
+    from bot.knowledge.readers import read_article
+
+    path = library / GOOD
+    qa = read_article(path).section(Role.QA)
+    assert qa is not None and len(qa.items) >= 2 and all(i.title.endswith("？") for i in qa.items)
+    text = path.read_text(encoding="utf-8")
+    without = text[: text.index("## よくある質問")] + text[text.index("## 成功事例") :]
+    path.write_text(without, encoding="utf-8")
+    assert messages(library) == [], "the Q&A section is optional"
+    path.write_text(text.replace(qa.items[0].title, qa.items[0].title.rstrip("？"), 1), encoding="utf-8")
+    assert any("ending in ？" in m for m in messages(library))

@@ -280,3 +280,23 @@ def test_step_labels() -> None:
         == "まず深呼吸して、今日やることを三つだけ書き出します。"
     )
     assert len(step_label("あ" * 100)) <= 40
+
+
+def test_a_direct_answer_opens_the_line_reply(engine_for_render=None) -> None:
+    from pathlib import Path
+
+    from bot.answer.model import Answer, DirectAnswer
+    from bot.answer.prompts import load_replies
+    from bot.channels.line.render import render_answer
+
+    replies = load_replies(Path(__file__).resolve().parents[2] / "prompts")
+    answer = Answer(
+        kind="advice",
+        empathy="「退職って何か月前に言えばいい」というご質問ですね。",
+        direct_answer=DirectAnswer(question="退職って何か月前に言えばいい？", answer="目安は就業規則の申し出期限です。"),
+        situation_analysis=[AnalysisPoint(title="申し出の期限", detail="就業規則で決まっていることが多いです。")],
+        follow_ups=["もっと詳しく"],
+    )
+    first = render_answer(answer, replies)[0]
+    assert first["type"] == "text" and "Q. 退職って何か月前に言えばいい？" in first["text"]
+    assert "A. 目安は就業規則の申し出期限です。" in first["text"]

@@ -104,8 +104,13 @@ def _has_parts(answer: Answer) -> bool:
 
 def _advice(answer: Answer, replies: dict[str, Any], options: RenderOptions) -> list[Message]:
     messages: list[Message] = []
-    if answer.empathy:
-        messages += _texts(answer.empathy, options.quote_token)
+    opening = answer.empathy
+    if answer.direct_answer is not None:
+        direct = answer.direct_answer
+        qa = f"■ {replies['headings']['direct_answer']}\nQ. {direct.question}\nA. {direct.answer}"
+        opening = f"{opening}\n\n{qa}" if opening else qa
+    if opening:
+        messages += _texts(opening, options.quote_token)
     messages.append(_flex(answer, replies, options))
     _attach_quick_reply(messages, follow_up_items(answer.follow_ups))
     return messages

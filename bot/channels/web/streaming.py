@@ -38,6 +38,7 @@ SSE_HEADERS = {
 SECTION_ORDER = (
     "escalation",
     "empathy",
+    "direct_answer",
     "situation_analysis",
     "action_plan",
     "career_strategy",

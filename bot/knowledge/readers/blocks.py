@@ -158,7 +158,7 @@ def assemble(
             else:
                 parts.append(heading)
             continue
-        if block.kind == "bullet" and current.role in (Role.ANALYSIS, Role.STRATEGY, Role.ACTION_PLAN):
+        if block.kind == "bullet" and current.role in (Role.ANALYSIS, Role.STRATEGY, Role.ACTION_PLAN, Role.QA):
             item = split_item(block.text, block.line)
             if current.role == Role.ACTION_PLAN:
                 if step is None:
