@@ -83,7 +83,8 @@ class StreamingRewriter:
     def rewrite(self, message: str, answer: Answer, retrieval: Any) -> Answer:
         sink = _sink.get()
         if sink is None or sink.loop.is_closed():
-            return self.inner.rewrite(message, answer, retrieval)
+            rewritten: Answer = self.inner.rewrite(message, answer, retrieval)
+            return rewritten
         future = asyncio.run_coroutine_threadsafe(self._stream(message, answer, retrieval, sink), sink.loop)
         try:
             return future.result(timeout=float(getattr(self.inner, "timeout", 20.0)) + _BRIDGE_SLACK)
