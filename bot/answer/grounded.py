@@ -137,6 +137,7 @@ ECHO_CHARS = 28
 HOW_TO_MAX_CHARS = 60
 # idf-weighted words a question must share with a Q&A item's question to be answered by it (chosen by reading answers).
 DIRECT_ANSWER_MIN_SCORE = 4.0
+ANSWER_WORD_WEIGHT = 0.5
 
 
 # A bare self-introduction (「看護師です。」「人事の仕事をしています。」) is not what the worry is.
@@ -382,7 +383,11 @@ class GroundedComposer:
         best: tuple[float, Item] | None = None
         for item in qa.items:
             shared = frozenset(get_tokenizer().tokens(item.title)) & asked
-            score = sum(self.ranker.idf(t) for t in shared)
+            # The answer's words count too, at half weight: 「何日取れる？」 meets 「93日まで」 in the answer.
+            in_answer = (frozenset(get_tokenizer().tokens(item.detail)) & asked) - shared
+            score = sum(self.ranker.idf(t) for t in shared) + ANSWER_WORD_WEIGHT * sum(
+                self.ranker.idf(t) for t in in_answer
+            )
             if best is None or score > best[0]:
                 best = (score, item)
         if best is None or best[0] < DIRECT_ANSWER_MIN_SCORE:

@@ -112,3 +112,9 @@ def test_a_question_gets_the_articles_direct_answer_first(engine) -> None:
 def test_no_direct_answer_without_a_question_or_a_matching_item(engine) -> None:
     assert engine.answer_once("上司が相談に乗ってくれない").direct_answer is None
     assert engine.answer_once("上司とうまくいかない。どうしたらいい？").direct_answer is None  # a bare question
+
+
+def test_the_answer_text_helps_choose_the_question(engine) -> None:
+    # 「何日」 is in no Q&A question of the caregiving article, only in the answer about how long one can take off.
+    answer = engine.answer_once("介護休業って何日取れる？")
+    assert answer.direct_answer is not None and "どのくらい休める" in answer.direct_answer.question
