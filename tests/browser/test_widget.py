@@ -135,7 +135,8 @@ def test_a_real_conversation_on_the_demo_page(live, new_page, artifacts, fixture
 
     send(page, seed)
     answer = page.locator(f"{W} .msg.bot").last
-    assert answer.locator("h3").all_inner_texts() == ["現状分析", "アクションプラン", "キャリア戦略"]
+    # The seed asks 「自力で何とかすべきでしょうか？」: the article's own direct reply comes first, then the three parts.
+    assert answer.locator("h3").all_inner_texts() == ["ご質問への答え", "現状分析", "アクションプラン", "キャリア戦略"]
     steps = answer.locator(".checklist input[type=checkbox]")
     assert steps.count() >= 4
     chips = answer.locator(".chip")
