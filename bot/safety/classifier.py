@@ -105,6 +105,12 @@ class CrisisHead:
         probs: np.ndarray = exp / exp.sum(axis=1, keepdims=True)
         return probs
 
+    def score_message(self, message: str) -> HeadScores:
+        """What the head reads: the whole message, cleaned as retrieval cleans queries (width, romaji, repeats)."""
+        from bot.retrieval.retriever import clean_query
+
+        return self.score([clean_query(message)])
+
     def score(self, texts: Sequence[str]) -> HeadScores:
         """The most alarming of `texts` decides P(crisis) and the kinds."""
         probs = self.probabilities(texts)

@@ -176,10 +176,11 @@ def rows_from_training_file(
     path: Path, split: str = "dev", *, tiers: frozenset[str] = frozenset({"clear", "none"})
 ) -> list[SafetyRow]:
     """`training/safety/*/*.tsv` rows (label, tier, text) as evaluation rows; `possible` rows are left out by default
-    (they are neither a miss nor a false alarm whatever the check does)."""
-    rows: list[SafetyRow] = []
-    with path.open(encoding="utf-8", newline="") as handle:
-        for number, record in enumerate(csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE), start=1):
-            if len(record) == 3 and record[1].strip() in tiers:
-                rows.append(SafetyRow(f"{path.stem}:{number}", split, record[0].strip(), record[2]))
-    return rows
+    (they are neither a miss nor a false alarm whatever the check does). Read and validated by the trainer's reader."""
+    from bot.safety.head_build import load_examples
+
+    return [
+        SafetyRow(f"{path.stem}:{number}", split, example.label, example.text)
+        for number, example in enumerate(load_examples(path), start=1)
+        if example.tier in tiers
+    ]

@@ -92,11 +92,6 @@ def is_current(models_dir: Path, folder: Path) -> bool:
         return False
 
 
-def pieces(text: str) -> list[str]:
-    """What the head reads: the whole cleaned message (see `bot.safety.classifier` on why not windows)."""
-    return [clean_query(text)]
-
-
 def fit(examples: Sequence[Example], classes: Sequence[str] = LABELS) -> CrisisHead:
     from sklearn.linear_model import LogisticRegression
 
@@ -116,7 +111,7 @@ def fit(examples: Sequence[Example], classes: Sequence[str] = LABELS) -> CrisisH
 
 
 def crisis_scores(head: CrisisHead, examples: Sequence[Example]) -> np.ndarray:
-    return np.array([head.score(pieces(e.text)).crisis for e in examples])
+    return np.array([head.score_message(e.text).crisis for e in examples])
 
 
 def choose_thresholds(head: CrisisHead, dev: Sequence[Example]) -> Thresholds:

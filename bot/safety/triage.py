@@ -118,11 +118,9 @@ class SafetyCheck:
         return self._head_decision(text)
 
     def head_scores(self, text: str) -> HeadScores | None:
-        from bot.safety.head_build import pieces
-
         if self.head is None or not text.strip() or _key(text) in self.own_phrases:
             return None
-        return self.head.score(pieces(text))
+        return self.head.score_message(text)
 
     def _head_decision(self, text: str, *, from_context: bool = False) -> SafetyDecision:
         scores = self.head_scores(text)
