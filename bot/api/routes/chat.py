@@ -42,7 +42,7 @@ from bot.channels.web.models import (
     web_answer,
 )
 from bot.channels.web.ratelimit import RateLimiter, make_rate_limiter, retry_after_header
-from bot.channels.web.streaming import SSE_HEADERS, event_stream, install_streaming_rewriter
+from bot.channels.web.streaming import SSE_HEADERS, event_stream
 from bot.channels.web.visitors import (
     TOKEN_HEADER,
     new_conversation_id,
@@ -86,12 +86,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     web = WebChat(settings, make_rate_limiter(settings.redis_url, prefix=settings.web_rate_limit_prefix))
     app.state.web_chat = web
-    services = getattr(app.state, "services", None)
-    undo = install_streaming_rewriter(services.engine) if services is not None else (lambda: None)
     try:
         yield
     finally:
-        undo()
         if web.streams:  # turns still running for visitors who left: let them store their answers
             await asyncio.wait(set(web.streams), timeout=30)
         await web.limiter.aclose()
@@ -107,7 +104,6 @@ def get_web(request: Request) -> WebChat:
 
 
 WebDep = Annotated[WebChat, Depends(get_web)]
-
 
 
 def _metric(request: Request, name: str, help_text: str, **labels: str) -> None:
@@ -192,10 +188,15 @@ def _message_text(body: MessageIn, settings: Settings) -> str:
 
 
 async def _run_turn(
-    request: Request, engine: DialogueEngine, settings: Settings, conversation_id: str, text: str
+    request: Request,
+    engine: DialogueEngine,
+    settings: Settings,
+    conversation_id: str,
+    text: str,
+    on_token: Callable[[str], None] | None = None,
 ) -> ChatReply:
-    # The engine is sync and serialises one conversation's turns itself; to_thread carries the context (LLM tokens).
-    reply = await asyncio.to_thread(engine.handle, conversation_id, text)
+    # The engine is sync and serialises one conversation's turns itself.
+    reply = await asyncio.to_thread(partial(engine.handle, conversation_id, text, on_token=on_token))
     _metric(request, "web_messages_total", "Web chat messages answered", kind=reply.answer.kind)
     return ChatReply(
         conversation_id=conversation_id,
@@ -301,8 +302,8 @@ async def stream_message(
 ) -> StreamingResponse:
     text = _message_text(body, settings)
 
-    async def run_turn() -> dict[str, Any]:
-        reply = await _run_turn(request, engine, settings, conversation_id, text)
+    async def run_turn(on_token: Callable[[str], None]) -> dict[str, Any]:
+        reply = await _run_turn(request, engine, settings, conversation_id, text, on_token)
         return reply.model_dump(mode="json")
 
     stream = event_stream(
