@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from bot.answer.grounded import GroundedComposer, item_text, read_signals
+from bot.answer.grounded import GroundedComposer, read_signals
 from bot.answer.model import ActionGroup, Answer, AnswerKind, Escalation, EscalationKind, Source
 from bot.answer.render import render_text
 from bot.knowledge.model import Article, Role
@@ -260,7 +260,7 @@ class AnswerComposer:
             if group is None:
                 group = ActionGroup(title=heading, steps=[])
                 groups.append(group)
-            group.steps.append(item_text(item))
+            group.steps.append(self.grounded.item_for(item, signals))
         phrases = self.replies["phrases"]
         if direct is None and not best:
             # Nothing in the article speaks to it: say so and offer what it can do, rather than pretend.

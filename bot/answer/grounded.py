@@ -14,6 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.answer.examples import fitting_examples, split_examples
 from bot.answer.footnotes import source_name, with_sources
 from bot.answer.model import ActionGroup, AnalysisPoint, Answer, DirectAnswer, Source, StrategyPoint
 from bot.answer.prompts import Lexicon, Situation, load_lexicon, load_replies
@@ -351,11 +352,12 @@ class GroundedComposer:
         legal: list[str] = []
 
         def shown(detail: str) -> str:
-            if not compact:
-                return detail
-            text, moved = brief_detail(detail, laws)
-            legal.extend(m for m in moved if m not in legal)
-            return text
+            general, examples = split_examples(detail)
+            kept = self.fitting_examples(examples, general, signals)
+            if compact:
+                general, moved = brief_detail(general, laws)
+                legal.extend(m for m in moved if m not in legal)
+            return "".join([general, *kept])
 
         def shown_item(item: Item) -> str:
             detail = shown(item.detail)
@@ -418,6 +420,18 @@ class GroundedComposer:
         answer.text = render_text(answer, self.replies)
         return answer
 
+    def fitting_examples(self, examples: list[str], general: str, signals: Signals) -> list[str]:
+        """The item's marked example sentences (「例：…」) that this worker's message shares a case word with."""
+        if not examples:
+            return []
+        return fitting_examples(examples, general, signals.tokens, get_tokenizer().tokens, self.ranker.idf)
+
+    def item_for(self, item: Item, signals: Signals) -> str:
+        """An item's whole text for this worker: its marked examples only when they share the worker's case."""
+        general, examples = split_examples(item.detail)
+        detail = "".join([general, *self.fitting_examples(examples, general, signals)])
+        return f"{item.title}：{detail}" if item.title else detail
+
     def direct_answer(self, article: Article, signals: Signals, *, loose: bool = False) -> DirectAnswer | None:
         """The article's Q&A item that answers the question the message asks, when one clearly does. `loose`: a
         question asked about the article under discussion (「断られたらどうする？」) needs less shared wording, as the
@@ -479,4 +493,4 @@ class GroundedComposer:
             return None  # nothing in the other article speaks to what they wrote: do not pad
         name = self.topic_names.get(other.topic or "", other.title)
         title = str(self.replies["phrases"]["mixed_group"]).format(name=name)
-        return other, ActionGroup(title=title, steps=[item_text(ranked[0])])
+        return other, ActionGroup(title=title, steps=[self.item_for(ranked[0], signals)])

@@ -131,3 +131,19 @@ def engine_prompts():  # the repository's prompts directory
     from pathlib import Path
 
     return Path(__file__).resolve().parents[2] / "prompts"
+
+
+def test_a_marked_example_is_shown_only_to_someone_who_shares_its_case(engine) -> None:
+    article = engine.articles["handover-sudden-retirement"]
+    examples = [i for s in article.sections for st in s.steps for i in st.items if "例：" in i.detail]
+    assert examples, "the handover article carries marked examples"
+    theirs = "前任が入院して連絡がとれないうえ、毎年の入札の締切も近いのに何も分かりません"
+    other = "前任者が急に辞めて、引き継ぎもないまま顧客を任されました"
+    for message, shown in ((theirs, True), (other, False)):
+        first = engine.answer_once(message)
+        assert first.cited[0] == article.id
+        more = engine.composer.more(article, message, engine.searcher.search(message))
+        for answer in (first, more):
+            assert ("例：" in answer.text) is shown, (message, answer.text)
+    more = engine.composer.more(article, theirs, engine.searcher.search(theirs))
+    assert "入札" in more.text and "集金" not in more.text  # only the examples whose case they share
