@@ -11,8 +11,11 @@ import math
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from bot.answer.examples import fitting_examples, split_examples
 from bot.answer.footnotes import source_name, with_sources
@@ -165,6 +168,13 @@ HOW_TO_MAX_CHARS = 60
 # idf-weighted words a question must share with a Q&A item's question to be answered by it (chosen by reading answers).
 DIRECT_ANSWER_MIN_SCORE = 4.0
 LOOSE_DIRECT_ANSWER_MIN_SCORE = 2.5
+# Cosines of the two questions' query embeddings: a paraphrase of the same question scores about 0.88 or more; below
+# about 0.78 shared words mislead (「これってパワハラ？」 for 「パワハラの証拠って録音でも有効？」). Chosen on 214 writers'
+# training questions whose best Q&A item a reviewer labelled (training/qa-match/dev.tsv, bench/qa_match_calibration.py):
+# 62 answered, 38 the same question, 19 related, 5 off — dev numbers.
+SAME_QUESTION_COSINE = 0.88
+RELATED_QUESTION_COSINE = 0.78
+MAX_CACHED_VECTORS = 4096  # Q&A questions (and the odd repeated message): bounded all the same
 ANSWER_WORD_WEIGHT = 0.5
 
 
@@ -273,7 +283,14 @@ def _ordered(items: list[Item], ranker: ItemRanker, signals: Signals) -> list[It
 class GroundedComposer:
     """Builds `Answer`s from library articles; no network, no model calls beyond the tokenizer."""
 
-    def __init__(self, articles: dict[str, Article], topic_names: dict[str, str], prompts_dir: Path) -> None:
+    def __init__(
+        self,
+        articles: dict[str, Article],
+        topic_names: dict[str, str],
+        prompts_dir: Path,
+        *,
+        embed: Callable[[str], np.ndarray] | None = None,
+    ) -> None:
         # Shown text: footnote markers become source notes here, once, for every channel (bot.answer.footnotes).
         self.articles = {aid: with_sources(article) for aid, article in articles.items()}
         self.topic_names = topic_names
@@ -281,6 +298,9 @@ class GroundedComposer:
         self.lexicon = load_lexicon(prompts_dir)
         self.replies = load_replies(prompts_dir)
         self.ranker = ItemRanker(articles)
+        # The query embedding (unit length), for telling whether two questions ask the same thing; None: words only.
+        self.embed = embed
+        self._vectors: dict[str, np.ndarray] = {}
         self._own: dict[str, frozenset[str]] | None = None
         self.law_names = {
             aid: frozenset(source_name(r) for r in a.references if LAW_SOURCE_HOST in r.url)
@@ -435,25 +455,47 @@ class GroundedComposer:
     def direct_answer(self, article: Article, signals: Signals, *, loose: bool = False) -> DirectAnswer | None:
         """The article's Q&A item that answers the question the message asks, when one clearly does. `loose`: a
         question asked about the article under discussion (「断られたらどうする？」) needs less shared wording, as the
-        conversation already placed it, and counts even without a question mark's sentence."""
+        conversation already placed it, and counts even without a question mark's sentence.
+
+        Two readings must agree: shared distinctive words (idf-weighted; the answer's words at half weight) and, when
+        the composer has the embedding model, the meaning of the two questions (cosine of their query embeddings).
+        Words alone pick 「これってパワハラですか？」 for 「パワハラの証拠って録音でも有効？」; meaning alone is sure only
+        for near-paraphrases, which it then accepts without shared words (「辞めるのは何か月前に伝える？」)."""
         qa = article.section(Role.QA)
         question = signals.question or (signals.echo if loose else "")
-        if qa is None or not question:
+        if qa is None or not question or not qa.items:
             return None
         asked = frozenset(get_tokenizer().tokens(question))
+        asked_vector = self._embed(question) if self.embed is not None else None
+        min_words = LOOSE_DIRECT_ANSWER_MIN_SCORE if loose else DIRECT_ANSWER_MIN_SCORE
         best: tuple[float, Item] | None = None
         for item in qa.items:
             shared = frozenset(get_tokenizer().tokens(item.title)) & asked
             # The answer's words count too, at half weight: 「何日取れる？」 meets 「93日まで」 in the answer.
             in_answer = (frozenset(get_tokenizer().tokens(item.detail)) & asked) - shared
-            score = sum(self.ranker.idf(t) for t in shared) + ANSWER_WORD_WEIGHT * sum(
+            words = sum(self.ranker.idf(t) for t in shared) + ANSWER_WORD_WEIGHT * sum(
                 self.ranker.idf(t) for t in in_answer
             )
-            if best is None or score > best[0]:
-                best = (score, item)
-        if best is None or best[0] < (LOOSE_DIRECT_ANSWER_MIN_SCORE if loose else DIRECT_ANSWER_MIN_SCORE):
+            if asked_vector is None:
+                fits, rank = words >= min_words, words
+            else:
+                meaning = float(np.dot(asked_vector, self._embed(item.title)))
+                fits = meaning >= SAME_QUESTION_COSINE or (words >= min_words and meaning >= RELATED_QUESTION_COSINE)
+                rank = meaning + words / 100
+            if fits and (best is None or rank > best[0]):
+                best = (rank, item)
+        if best is None:
             return None  # none of the article's questions is this one: the plan answers it instead
         return DirectAnswer(question=best[1].title, answer=best[1].detail)
+
+    def _embed(self, text: str) -> np.ndarray:
+        vector = self._vectors.get(text)
+        if vector is None:
+            assert self.embed is not None
+            vector = self.embed(text)
+            if len(self._vectors) < MAX_CACHED_VECTORS:
+                self._vectors[text] = vector
+        return vector
 
     def _own_words(self, article: Article) -> frozenset[str]:
         """Words that name an article's worry: its topic's name and its tags, tokenised, two characters or more,

@@ -25,15 +25,21 @@ class Services:
     searcher: HybridSearcher
 
 
-def build_grounded(settings: Settings) -> GroundedComposer:
+def build_grounded(settings: Settings, searcher: HybridSearcher | None = None) -> GroundedComposer:
+    """`searcher`: its query embedding tells the composer when a message asks what a Q&A item answers."""
     articles = {a.id: a for a in load_library(settings.knowledge_dir)}
     topics = load_topics(settings.knowledge_dir / "topics.tsv")
-    return GroundedComposer(articles, {slug: t.name_ja for slug, t in topics.items()}, settings.prompts_dir)
+    embed = (lambda text: searcher.embed_query(text)[0]) if searcher is not None else None
+    return GroundedComposer(
+        articles, {slug: t.name_ja for slug, t in topics.items()}, settings.prompts_dir, embed=embed
+    )
 
 
-def build_composer(settings: Settings, *, rewriter: Any = None) -> AnswerComposer:
+def build_composer(
+    settings: Settings, *, rewriter: Any = None, searcher: HybridSearcher | None = None
+) -> AnswerComposer:
     """The grounded composer, or its LLM variant when a rewriter is given or LLM mode is configured."""
-    grounded = build_grounded(settings)
+    grounded = build_grounded(settings, searcher)
     paths = {"knowledge_dir": settings.knowledge_dir, "prompts_dir": settings.prompts_dir}
     if rewriter is None and settings.llm_enabled:
         from bot.answer.llm import LLMRewriter
@@ -61,7 +67,7 @@ def build_engine(
 ) -> Services:
     store = store or open_store(settings.resolved_database_url)
     searcher = searcher or open_searcher(settings)
-    composer = build_composer(settings, rewriter=rewriter)
+    composer = build_composer(settings, rewriter=rewriter, searcher=searcher)
     engine = DialogueEngine(
         store=store,
         searcher=searcher,

@@ -147,3 +147,13 @@ def test_a_marked_example_is_shown_only_to_someone_who_shares_its_case(engine) -
             assert ("例：" in answer.text) is shown, (message, answer.text)
     more = engine.composer.more(article, theirs, engine.searcher.search(theirs))
     assert "入札" in more.text and "集金" not in more.text  # only the examples whose case they share
+
+
+def test_a_question_gets_the_qa_item_that_asks_the_same_thing_and_no_lookalike(engine) -> None:
+    paraphrase = engine.answer_once("退職の意思って、何か月くらい前に伝えるものですか？")
+    assert paraphrase.direct_answer is not None
+    assert "何か月前" in paraphrase.direct_answer.question
+    assert paraphrase.text.index(paraphrase.direct_answer.question) < paraphrase.text.index("■ 現状分析")
+    # Shares 「任せ」「仕事」 with 「任せた仕事、つい自分で直してしまいます。どうすれば？」 but asks something else.
+    lookalike = engine.answer_once("仕事を人に振るの、何割くらい任せていいものですか？")
+    assert lookalike.direct_answer is None or "自分で直して" not in lookalike.direct_answer.question
