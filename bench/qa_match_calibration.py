@@ -44,7 +44,12 @@ def main() -> None:
             words = sum(composer.ranker.idf(t) for t in shared) + grounded.ANSWER_WORD_WEIGHT * sum(
                 composer.ranker.idf(t) for t in in_answer
             )
-            cosine = float(np.dot(composer._embed(question), composer._embed(item.title)))
+            kinds, item_kinds = grounded._ask_kinds(question), grounded._ask_kinds(item.title)
+            if kinds and item_kinds and not kinds & item_kinds:
+                words = -1.0  # the composer's veto: they ask for different things (never shown)
+                cosine = -1.0
+            else:
+                cosine = float(np.dot(composer._embed(question), composer._embed(item.title)))
             rows.append((cosine, words, row["label"]))
     print(
         f"labelled pairs: {len(rows)}  yes={sum(r[2] == 'yes' for r in rows)}  partly={sum(r[2] == 'partly' for r in rows)}"

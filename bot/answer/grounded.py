@@ -173,6 +173,7 @@ LOOSE_DIRECT_ANSWER_MIN_SCORE = 2.5
 # training questions whose best Q&A item a reviewer labelled (training/qa-match/dev.tsv, bench/qa_match_calibration.py):
 # 62 answered, 38 the same question, 19 related, 5 off — dev numbers.
 SAME_QUESTION_COSINE = 0.88
+SAME_KIND_BONUS = 0.05  # among fitting items, one that asks for the same kind of thing (an amount, a time) comes first
 RELATED_QUESTION_COSINE = 0.78
 MAX_CACHED_VECTORS = 4096  # Q&A questions (and the odd repeated message): bounded all the same
 ANSWER_WORD_WEIGHT = 0.5
@@ -184,6 +185,19 @@ _SELF_INTRO = re.compile(r".{0,16}(?:です|でした|と申します|してい�
 _BARE_QUESTION = re.compile(
     r"(?:どう(?:したら|すれば)(?:いい|良い)?(?:の|ですか|でしょうか)?|どうしよう|教えて(?:ください)?)[?？]?"
 )
+
+
+# What a question asks for, where it says so: two questions that ask for different things are different questions.
+_ASK_KINDS = {
+    "amount": re.compile(r"何(?:社|件|回|枚|日|時間|か月|ヶ月|カ月|年|歳|割|%|％)|どの(?:くらい|ぐらい)|どれ(?:くらい|ぐらい)|いくら"),
+    "when": re.compile(r"いつ|タイミング|何か月前|何ヶ月前"),
+    "first": re.compile(r"何から|まず何|最初に何"),
+    "wording": re.compile(r"どう(?:言|伝|話|切り出|断|謝|説明|答|書)|言い方|伝え方|切り出し方|断り方|書き方"),
+}
+
+
+def _ask_kinds(question: str) -> frozenset[str]:
+    return frozenset(kind for kind, pattern in _ASK_KINDS.items() if pattern.search(question))
 
 
 def message_sentences(message: str) -> list[str]:
@@ -476,12 +490,16 @@ class GroundedComposer:
             words = sum(self.ranker.idf(t) for t in shared) + ANSWER_WORD_WEIGHT * sum(
                 self.ranker.idf(t) for t in in_answer
             )
+            if _ask_kinds(question) and _ask_kinds(item.title) and not _ask_kinds(question) & _ask_kinds(item.title):
+                continue  # 「何社くらい？」 is not answered by 「何から始めればいい？」, however close the topic
             if asked_vector is None:
                 fits, rank = words >= min_words, words
             else:
                 meaning = float(np.dot(asked_vector, self._embed(item.title)))
                 fits = meaning >= SAME_QUESTION_COSINE or (words >= min_words and meaning >= RELATED_QUESTION_COSINE)
                 rank = meaning + words / 100
+            if _ask_kinds(question) & _ask_kinds(item.title):
+                rank += SAME_KIND_BONUS  # 「何日取れる？」 prefers 「どのくらい休める？」 to 「休業中の給料は？」
             if fits and (best is None or rank > best[0]):
                 best = (rank, item)
         if best is None:
