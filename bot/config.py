@@ -57,6 +57,14 @@ class Settings(BaseSettings):
     # Embeddings: the default is the offline e5 rebuild; any sentence-transformers path or hub name works.
     embedding_model: str | None = Field(default=None, alias="EMBEDDING_MODEL")
     embedding_threads: int = Field(default=2, alias="EMBEDDING_THREADS")
+    # Queries through the domain-tuned e5 (`bot models tune`) when true and built. Off by default: measured, the tuned
+    # query side is not yet better on the test split (issue 12's note); the base model is what ships.
+    embedding_tuned: bool = Field(default=False, alias="EMBEDDING_TUNED")
+    # Where `bot models build` keeps tuned weights by fingerprint, outside the checkout, so a fresh clone on the same
+    # machine (CI) copies them instead of training again; empty turns the cache off.
+    tune_cache_dir: Path | None = Field(
+        default=Path.home() / ".cache" / "career-partner-bot" / "tuned-e5", alias="TUNE_CACHE_DIR"
+    )
     # Weight of the Universal Sentence Encoder in the fused vector (0 turns it off); the primary model gets 0.5.
     embedding_use_weight: float = Field(default=0.5, alias="EMBEDDING_USE_WEIGHT")
 

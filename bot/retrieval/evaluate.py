@@ -53,9 +53,15 @@ class Report:
     latency_p50_ms: float
     latency_p95_ms: float
     misses: dict[str, list[str]] = field(default_factory=dict)
+    # The selective policy (bot.retrieval.policy), for the configured searchers: the share of messages answered with
+    # confidence about the wrong topic, and the share that got a clarifying question or 「もしかして」 alternatives.
+    confident_wrong: float | None = None
+    asked: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "confident_wrong": None if self.confident_wrong is None else round(self.confident_wrong, 4),
+            "asked_or_alternatives": None if self.asked is None else round(self.asked, 4),
             "name": self.name,
             "n": self.n,
             "recall@1": round(self.recall_at_1, 4),
@@ -199,15 +205,42 @@ def fit_calibration(searcher: HybridSearcher, rows: Sequence[EvalRow], vague: Se
     }
 
 
-def run_eval(
-    searcher: HybridSearcher, rows: Sequence[EvalRow], knowledge_dir: Path, *, baselines: bool = True
-) -> list[Report]:
-    topic_of = {aid: info["topic"] for aid, info in searcher.articles.items()}
+def policy_report(name: str, searcher: HybridSearcher, rows: Sequence[EvalRow], topic_of: dict[str, str]) -> Report:
+    """`evaluate` for a hybrid searcher, with the selective policy's two shares."""
+    from bot.retrieval.policy import decide
+
+    decisions: dict[str, tuple[str, str]] = {}  # query -> (action, top topic)
 
     def hybrid(query: str) -> list[str]:
-        return [h.article_id for h in searcher.search(query, k=10).articles]
+        result = searcher.search(query, k=10)
+        ranking = [h.article_id for h in result.articles]
+        decisions[query] = (decide(result).action, topic_of.get(ranking[0], "") if ranking else "")
+        return ranking
 
-    reports = [evaluate("hybrid (configured)", hybrid, rows, topic_of)]
+    report = evaluate(name, hybrid, rows, topic_of)
+    wrong = asked = 0
+    for row in rows:
+        action, top = decisions[row.query]
+        asked += action != "answer"
+        wrong += action != "clarify" and top != row.topic and action == "answer"
+    n = max(len(rows), 1)
+    report.confident_wrong, report.asked = wrong / n, asked / n
+    return report
+
+
+def run_eval(
+    searcher: HybridSearcher,
+    rows: Sequence[EvalRow],
+    knowledge_dir: Path,
+    *,
+    baselines: bool = True,
+    base_searcher: HybridSearcher | None = None,
+) -> list[Report]:
+    """`base_searcher`: the same index queried through the base embedding model, reported beside the tuned one."""
+    topic_of = {aid: info["topic"] for aid, info in searcher.articles.items()}
+    reports = [policy_report("hybrid (configured)", searcher, rows, topic_of)]
+    if base_searcher is not None:
+        reports.append(policy_report("hybrid, base e5 (fallback)", base_searcher, rows, topic_of))
     if baselines:
         memory = InMemoryChunks(searcher)
         for index, (model, _) in enumerate(searcher.embeddings.parts):
@@ -229,11 +262,24 @@ def run_eval(
 
 def format_reports(reports: Sequence[Report], split: str) -> str:
     lines = [f"split: {split}   n={reports[0].n if reports else 0}", ""]
-    lines.append(f"{'retriever':<46} {'R@1':>6} {'R@3':>6} {'MRR':>6} {'p50 ms':>8} {'p95 ms':>8}")
+    lines.append(
+        f"{'retriever':<46} {'R@1':>6} {'R@3':>6} {'MRR':>6} {'p50 ms':>8} {'p95 ms':>8} {'conf.wrong':>10} {'asked':>6}"
+    )
     for r in reports:
-        lines.append(
-            f"{r.name:<46} {r.recall_at_1:6.3f} {r.recall_at_3:6.3f} {r.mrr:6.3f} {r.latency_p50_ms:8.1f} {r.latency_p95_ms:8.1f}"
+        policy = (
+            f" {r.confident_wrong:10.3f} {r.asked:6.3f}"
+            if r.confident_wrong is not None and r.asked is not None
+            else ""
         )
+        lines.append(
+            f"{r.name:<46} {r.recall_at_1:6.3f} {r.recall_at_3:6.3f} {r.mrr:6.3f} {r.latency_p50_ms:8.1f} "
+            f"{r.latency_p95_ms:8.1f}{policy}"
+        )
+    lines += [
+        "",
+        "conf.wrong: answered without alternatives about the wrong topic; asked: a clarifying question or "
+        "「もしかして」 alternatives (bot.retrieval.policy)",
+    ]
     if reports:
         lines += ["", "misses of the configured retriever (top-1 wrong), by expected topic:"]
         for topic, misses in reports[0].misses.items():

@@ -9,10 +9,12 @@ from typing import Any
 
 from bot.config import Settings
 from bot.retrieval.embeddings import (
+    TUNE_CARD,
     FusedEmbeddings,
     SentenceTransformerEmbeddings,
     UniversalSentenceEncoderEmbeddings,
     default_e5_path,
+    tuned_e5_path,
 )
 from bot.retrieval.index import active_collection_name, make_chroma_client
 from bot.retrieval.retriever import HybridSearcher
@@ -29,8 +31,12 @@ class IndexNotReady(RuntimeError):
 
 
 def primary_model_path(settings: Settings) -> str:
+    """EMBEDDING_MODEL when set; else the domain-tuned e5 when built (and EMBEDDING_TUNED is on); else base e5."""
     if settings.embedding_model:
         return settings.embedding_model
+    tuned = tuned_e5_path(settings.models_dir)
+    if settings.embedding_tuned and (tuned / TUNE_CARD).is_file() and (tuned / "config.json").is_file():
+        return str(tuned)
     path = default_e5_path(settings.models_dir)
     if not (path / "config.json").exists():
         raise IndexNotReady(f"embedding model missing at {path}: run `bot models build`")
