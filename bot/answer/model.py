@@ -72,6 +72,8 @@ class Answer(BaseModel):
     # answer shows items shortened; what a law says is never shortened). Empty when the items cite no law.
     legal_points: list[str] = Field(default_factory=list)
     follow_ups: list[str] = Field(default_factory=list)
+    # 「もしかして」: when the topic was a close call, the runners-up's names; tapping one answers about it instead.
+    alternatives: list[str] = Field(default_factory=list)
     escalation: Escalation | None = None
     safety_tier: SafetyTier = "none"
     # The article ids the answer was built from, best first (channels show them as its sources; no re-parsing).

@@ -29,6 +29,8 @@ def render_text(answer: Answer, replies: dict[str, Any], cited: list[str] | None
         lines.append("")
     if answer.situation_analysis:
         lines.append(f"■ {headings['analysis']}")
+        if answer.kind != "escalation" and replies["phrases"].get("analysis_intro"):
+            lines.append(replies["phrases"]["analysis_intro"])
         lines += [f"・{p.title}：{p.detail}" if p.title else f"・{p.detail}" for p in answer.situation_analysis]
         lines.append("")
     if answer.action_plan:
@@ -48,6 +50,8 @@ def render_text(answer: Answer, replies: dict[str, Any], cited: list[str] | None
     if answer.kind == "advice" and answer.sources:
         titles = cited or cited_titles(answer) or [answer.sources[0].title]
         lines.append(f"{headings['sources']}：" + "／".join(f"「{t}」" for t in titles))
+    if answer.alternatives:
+        lines += ["", replies["phrases"]["alternatives"] + "／".join(f"「{a}」" for a in answer.alternatives)]
     if answer.follow_ups and answer.kind == "clarify":
         lines += [f"{n}. {choice}" for n, choice in enumerate(answer.follow_ups, start=1)]
     return "\n".join(lines).strip()

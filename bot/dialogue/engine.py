@@ -19,6 +19,7 @@ from typing import Any
 
 from bot.answer.composer import AnswerComposer, TokenCallback
 from bot.answer.model import Answer
+from bot.answer.render import render_text
 from bot.dialogue.intents import (
     Intent,
     classify,
@@ -29,6 +30,7 @@ from bot.dialogue.intents import (
     parse_command,
 )
 from bot.knowledge.model import Article, Role
+from bot.retrieval.policy import CLARIFY_BELOW, decide
 from bot.retrieval.retriever import HybridSearcher, RetrievalResult
 from bot.safety.triage import MEMORY_KEY, SafetyCheck, SafetyDecision
 from bot.store.base import ConversationState, Store
@@ -37,7 +39,6 @@ log = logging.getLogger(__name__)
 
 HISTORY_TURNS = 20  # turns kept per conversation; older ones are folded into the state's summary
 SHORT_MESSAGE = 30  # characters: below this, earlier context helps place the message
-CLARIFY_BELOW = 0.25  # calibrated confidence under which we ask instead of guessing
 VAGUE_CLARIFY_BELOW = 0.9  # a message made only of generic words is clarified unless retrieval is very sure
 FOLLOW_UP_MARGIN = 0.03  # a follow-up question stays with the current article unless another is clearly better
 MAX_REMEMBERED_TOPICS = 8  # topics whose article a conversation remembers, for coming back to them
@@ -255,16 +256,18 @@ class DialogueEngine:
             )
             if stays:
                 return self.composer.step_question(message, current, retrieval)
-        vague = is_vague(message)
-        if (
-            retrieval.best is None
-            or retrieval.confidence < CLARIFY_BELOW
-            or (vague and retrieval.confidence < VAGUE_CLARIFY_BELOW)
-        ):
+        decision = decide(retrieval)
+        if decision.action == "clarify" or (is_vague(message) and retrieval.confidence < VAGUE_CLARIFY_BELOW):
             state.pending_choices = self.composer.clarify_topics(message, retrieval)
             return self.composer.clarify(message, retrieval, state.pending_choices)
         state.summary = _append_summary(state.summary, message)
-        return self._advice(turn, retrieval)
+        answer = self._advice(turn, retrieval)
+        if decision.alternatives:
+            # A close call: the runners-up are one tap away (a tap is read as choosing that topic).
+            answer.alternatives = [self.topic_names[t] for t in decision.alternatives if t in self.topic_names]
+            state.pending_choices = [t for t in decision.alternatives if t in self.topic_names]
+            answer.text = render_text(answer, self.replies)
+        return answer
 
     def _advice(
         self, turn: Turn, retrieval: RetrievalResult, *, article_id: str | None = None, context: str = ""

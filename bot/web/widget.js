@@ -38,7 +38,7 @@
   };
 
   var HEAD = { direct: "ご質問への答え", analysis: "現状分析", plan: "アクションプラン", strategy: "キャリア戦略", legal: "法律のポイント（一般的な情報）", sources: "参考にした記事" };
-  var LEGAL_NOTE = "ご自分のケースに当てはまるかどうかは、お近くの総合労働相談コーナー（都道府県労働局・労働基準監督署内）で相談できます。";
+  var LEGAL_NOTE = "いずれも一般的な情報です。ご自分のケースに当てはまるかどうかは、労働条件のことなら総合労働相談コーナー（都道府県労働局・労働基準監督署内）、雇用保険や給付のことならハローワークなど、公的な窓口で確かめられます。";
   var STARTERS = ["急な引き継ぎで顧客対応が追いつかない", "残業が続いて疲れている", "転職するか迷っている"];
   var WELCOME =
     "こんにちは。仕事で困っていること、モヤモヤしていることを、ひとことからでも書いてください。状況を整理して、明日からできることを一緒に考えます。";
@@ -456,6 +456,7 @@
         "div",
         { class: "part analysis" },
         h("h3", { text: HEAD.analysis }),
+        h("p", { class: "note", text: "このようなお悩みの背景によくある原因です。当てはまるものがあるか、確かめてみてください。" }),
         h("ul", null, items.map(function (p) {
           return h("li", null, p.title ? h("strong", { text: p.title + "：" }) : null, p.detail);
         }))
@@ -512,6 +513,16 @@
         }))
       );
     },
+    alternatives: function (names) {
+      return h(
+        "div",
+        { class: "chips alternatives", role: "group", "aria-label": "もしかして" },
+        h("p", { class: "note", text: "もしかして、こちらのお悩みでしたか？" }),
+        names.map(function (text) {
+          return h("button", { class: "chip", type: "button", text: text, onclick: function () { send(text); } });
+        })
+      );
+    },
     follow_ups: function (chips) {
       return h(
         "div",
@@ -522,7 +533,7 @@
       );
     },
   };
-  var ORDER = ["escalation", "empathy", "direct_answer", "situation_analysis", "action_plan", "career_strategy", "legal_points", "sources", "follow_ups"];
+  var ORDER = ["escalation", "empathy", "direct_answer", "situation_analysis", "action_plan", "career_strategy", "legal_points", "sources", "alternatives", "follow_ups"];
 
   function renderSection(bubble, name, value, ctx) {
     var make = SECTIONS[name];

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SEED = (ROOT / "tests" / "fixtures" / "seed_consultation.txt").read_text(encoding="utf-8").replace("\n", "")
 CONTRACT_KEYS = {
     "kind", "topic", "sources", "empathy", "situation_analysis", "action_plan", "career_strategy", "follow_ups",
-    "escalation", "safety_tier", "cited", "direct_answer", "legal_points", "text",
+    "escalation", "safety_tier", "cited", "direct_answer", "legal_points", "alternatives", "text",
 }
 
 

@@ -155,3 +155,28 @@ def test_crisis_comes_before_anything_else(engine, message: str, kind: str) -> N
     if kind == "labor-law":
         assert answer.topic == "labor-rights"
         assert any("総合労働相談コーナー" in r.name for r in answer.escalation.resources)
+
+
+# A close call today (eval dev split q060): the base retriever ranks another topic first, training newcomers second.
+MAYBE = (
+    "入社4年目、初めて後輩を持つことになった。トレーナーに任命されたけど、入ってきた子、指示待ちでメモも取らないし、"
+    "注意すると次の日から目を合わせてくれない。今どきの子にどこまで言っていいか分からない。キツく言ってハラスメント扱い"
+    "されたら怖いし、でも放置したら結局自分の仕事が増える。自分もちゃんと教わった経験がないから、どう育てればいいのか"
+)
+
+
+def test_a_close_call_answers_and_offers_the_runners_up_one_tap_away(engine) -> None:
+    from bot.retrieval.policy import decide
+
+    retrieval = engine.searcher.search(MAYBE)
+    decision = decide(retrieval)
+    assert decision.action == "answer_with_alternatives", retrieval.confidence
+    reply = engine.handle("web:maybe", MAYBE).answer
+    assert reply.kind == "advice" and reply.situation_analysis  # the best guess is answered in full
+    names = [engine.topic_names[t] for t in decision.alternatives]
+    assert reply.alternatives == names
+    assert "もしかして" in reply.text and all(name in reply.text for name in names)
+    # One tap on a runner-up answers about that topic instead.
+    switched = engine.handle("web:maybe", names[0]).answer
+    assert switched.kind == "advice" and switched.topic == decision.alternatives[0]
+    assert switched.alternatives == []

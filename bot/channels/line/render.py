@@ -109,10 +109,14 @@ def _advice(answer: Answer, replies: dict[str, Any], options: RenderOptions) -> 
         direct = answer.direct_answer
         qa = f"■ {replies['headings']['direct_answer']}\nQ. {direct.question}\nA. {direct.answer}"
         opening = f"{opening}\n\n{qa}" if opening else qa
+    if answer.alternatives:
+        maybe = replies["phrases"]["alternatives"] + "／".join(f"「{a}」" for a in answer.alternatives)
+        opening = f"{opening}\n\n{maybe}" if opening else maybe
     if opening:
         messages += _texts(opening, options.quote_token)
     messages.append(_flex(answer, replies, options))
-    _attach_quick_reply(messages, follow_up_items(answer.follow_ups))
+    # The 「もしかして」 topics first: one tap answers about that topic instead.
+    _attach_quick_reply(messages, follow_up_items([*answer.alternatives, *answer.follow_ups]))
     return messages
 
 
@@ -216,7 +220,8 @@ def _flex(answer: Answer, replies: dict[str, Any], options: RenderOptions) -> Me
     bubbles: list[dict[str, Any]] = []
     if answer.situation_analysis:
         points = [(p.title, p.detail) for p in answer.situation_analysis]
-        bubbles.append(_points_bubble(headings["analysis"], "なぜこうなっているのか", points, COLORS["analysis"]))
+        # Factors are what often lies behind such a worry: the card says so rather than asserting them.
+        bubbles.append(_points_bubble(headings["analysis"], "よくある原因（当てはまるものは？）", points, COLORS["analysis"]))
     groups = answer.action_plan
     if groups:
         room = MAX_BUBBLES - len(bubbles) - (1 if answer.career_strategy else 0) - (1 if answer.legal_points else 0) - 1

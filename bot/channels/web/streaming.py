@@ -38,6 +38,7 @@ SECTION_ORDER = (
     "career_strategy",
     "legal_points",
     "sources",
+    "alternatives",
     "follow_ups",
 )
 
