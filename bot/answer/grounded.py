@@ -164,6 +164,7 @@ def _all_items(article: Article) -> list[Item]:
 
 
 ECHO_CHARS = 28
+LONG_MESSAGE_CHARS = 150
 HOW_TO_MAX_CHARS = 60
 # idf-weighted words a question must share with a Q&A item's question to be answered by it (chosen by reading answers).
 DIRECT_ANSWER_MIN_SCORE = 4.0
@@ -200,6 +201,10 @@ def _ask_kinds(question: str) -> frozenset[str]:
     return frozenset(kind for kind, pattern in _ASK_KINDS.items() if pattern.search(question))
 
 
+def _is_bare_question(sentence: str) -> bool:
+    return bool(_BARE_QUESTION.fullmatch(sentence.strip().rstrip("。！？!?…")))
+
+
 def message_sentences(message: str) -> list[str]:
     """Sentences of a message, never split inside 「…」 (NFKC turns ！？ into !?, so both are sentence ends)."""
     text = " ".join(unicodedata.normalize("NFKC", message).split()).replace("!", "！").replace("?", "？")
@@ -210,8 +215,16 @@ def echo_of(message: str, pick: str | None = None) -> str:
     """The worker's words for quoting back (「…」とのこと): `pick`, or the first sentence that is not a bare
     self-introduction, shortened at a natural break."""
     sentences_ = message_sentences(message)
-    worry = [s for s in sentences_ if not _SELF_INTRO.fullmatch(s)]
-    first = pick or (worry or sentences_ or [""])[0]
+    worry = [
+        s
+        for s in sentences_
+        if not _SELF_INTRO.fullmatch(s) and not _is_bare_question(s)
+    ]
+    if pick is None and len("".join(sentences_)) > LONG_MESSAGE_CHARS:
+        # A long consultation often opens with background (family, money, a hobby): its first sentence is not the
+        # worry, so it is not quoted back; the situations or a plain opening speak instead.
+        return ""
+    first = pick or (worry or [""])[0]
     if not re.search(r"[ぁ-んァ-ヶ一-龥]", first):
         return ""  # romaji or emoji only: not quoted back
     first = re.sub(r"[。！？!?、,.…〜~w笑]+$", "", first).replace("「", "『").replace("」", "』")
@@ -262,7 +275,7 @@ def read_signals(message: str, lexicon: Lexicon) -> Signals:
             s
             for s in message_sentences(message)
             # Words quoted from someone else (「誰かやれる人？」) are not the worker's question.
-            if lexicon.question.search(re.sub(r"「[^」]*」|『[^』]*』", "", s)) and not _BARE_QUESTION.fullmatch(s)
+            if lexicon.question.search(re.sub(r"「[^」]*」|『[^』]*』", "", s)) and not _is_bare_question(s)
         ),
         None,
     )
