@@ -6,11 +6,15 @@ worker) run each call in a thread. Keeping one sync interface keeps both backend
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field, field_validator
+
+if TYPE_CHECKING:
+    from bot.store.conversations import Conversations
 
 Role = Literal["user", "bot"]
 ROLES: frozenset[str] = frozenset({"user", "bot"})
@@ -92,6 +96,15 @@ class InboxEvent:
 class Store(Protocol):
     """Conversations, feedback, web bindings, the channel inbox and the sent-answer ledger."""
 
+    # The caller's transaction and the conversation lock
+    def transaction(self) -> AbstractContextManager[Conversations]:
+        """One writing transaction for several conversation queries: all commit together or none does."""
+        ...
+
+    def conversation_lock(self, conversation_id: str) -> AbstractContextManager[None]:
+        """Held by a turn or a deletion: other processes' turns and deletions of the conversation wait for it."""
+        ...
+
     # Conversations
     def add_turn(
         self,
@@ -105,6 +118,10 @@ class Store(Protocol):
 
     def recent_turns(self, conversation_id: str, limit: int) -> list[Turn]:
         """The last `limit` turns, oldest first."""
+        ...
+
+    def answer_to(self, conversation_id: str, channel_message_id: str) -> Turn | None:
+        """The bot turn that answered the stored user message `channel_message_id` (None when not stored)."""
         ...
 
     def get_state(self, conversation_id: str) -> ConversationState | None: ...
