@@ -52,7 +52,7 @@ from bot.channels.web.visitors import (
     valid_token,
 )
 from bot.config import Settings
-from bot.dialogue.engine import DialogueEngine
+from bot.dialogue.engine import ConversationGone, DialogueEngine
 from bot.store.base import NotFound
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,7 @@ log = logging.getLogger(__name__)
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"
 HISTORY_LIMIT = 100  # the engine keeps 20 turns; this only bounds the read
 COMMENT_MAX_CHARS = 1000
+GONE_MESSAGE = "この会話は見つかりませんでした。新しい相談を始めてください。"
 
 T = TypeVar("T")
 
@@ -107,7 +108,6 @@ def get_web(request: Request) -> WebChat:
 
 
 WebDep = Annotated[WebChat, Depends(get_web)]
-
 
 
 def _metric(request: Request, name: str, help_text: str, **labels: str) -> None:
@@ -164,7 +164,7 @@ async def owned_conversation(
     if not valid_conversation_id(conversation_id) or not same_owner(
         await web.store_call(store.owner_of, conversation_id), owner
     ):
-        raise HTTPException(status_code=404, detail="この会話は見つかりませんでした。新しい相談を始めてください。")
+        raise HTTPException(status_code=404, detail=GONE_MESSAGE)
     return conversation_id
 
 
@@ -192,10 +192,13 @@ def _message_text(body: MessageIn, settings: Settings) -> str:
 
 
 async def _run_turn(
-    request: Request, engine: DialogueEngine, settings: Settings, conversation_id: str, text: str
+    request: Request, engine: DialogueEngine, settings: Settings, conversation_id: str, text: str, owner: str
 ) -> ChatReply:
     # The engine is sync and serialises one conversation's turns itself; to_thread carries the context (LLM tokens).
-    reply = await asyncio.to_thread(engine.handle, conversation_id, text)
+    try:
+        reply = await asyncio.to_thread(partial(engine.handle, conversation_id, text, owner=owner))
+    except ConversationGone:  # deleted while this message waited for the turn before it
+        raise HTTPException(status_code=404, detail=GONE_MESSAGE) from None
     _metric(request, "web_messages_total", "Web chat messages answered", kind=reply.answer.kind)
     return ChatReply(
         conversation_id=conversation_id,
@@ -267,11 +270,16 @@ async def history(conversation_id: ConversationDep, web: WebDep, store: StoreDep
     summary="Send a message, get the whole answer",
 )
 async def send_message(
-    request: Request, conversation_id: ConversationDep, body: MessageIn, engine: EngineDep, settings: SettingsDep
+    request: Request,
+    conversation_id: ConversationDep,
+    owner: VisitorDep,
+    body: MessageIn,
+    engine: EngineDep,
+    settings: SettingsDep,
 ) -> ChatReply:
     """A worry, a follow-up chip's text (「もっと詳しく」「次のステップは？」…) or a clarify choice."""
     text = _message_text(body, settings)
-    return await _run_turn(request, engine, settings, conversation_id, text)
+    return await _run_turn(request, engine, settings, conversation_id, text, owner)
 
 
 @api.post(
@@ -294,6 +302,7 @@ async def send_message(
 async def stream_message(
     request: Request,
     conversation_id: ConversationDep,
+    owner: VisitorDep,
     body: MessageIn,
     engine: EngineDep,
     settings: SettingsDep,
@@ -302,7 +311,7 @@ async def stream_message(
     text = _message_text(body, settings)
 
     async def run_turn() -> dict[str, Any]:
-        reply = await _run_turn(request, engine, settings, conversation_id, text)
+        reply = await _run_turn(request, engine, settings, conversation_id, text, owner)
         return reply.model_dump(mode="json")
 
     stream = event_stream(
