@@ -31,6 +31,8 @@ ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 \
     HOST=0.0.0.0 PORT=8000 KNOWLEDGE_DIR=/app/knowledge PROMPTS_DIR=/app/prompts DATA_DIR=/app/data
 EXPOSE 8000
 VOLUME ["/app/data"]
-HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
-  CMD python -c "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status == 200 else 1)"
+# Readiness, not liveness: /readyz probes the store, the index and Redis now (503 while one is down), so a proxy or
+# an orchestrator stops sending traffic within one interval and sends it again when the dependency is back.
+HEALTHCHECK --interval=10s --timeout=5s --start-period=90s --retries=2 \
+  CMD python -c "import os, sys, urllib.request; sys.exit(0 if urllib.request.urlopen(f'http://127.0.0.1:{os.environ.get(\"PORT\", \"8000\")}/readyz', timeout=4).status == 200 else 1)"
 CMD ["bot", "serve"]

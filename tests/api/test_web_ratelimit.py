@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 import socket
 
@@ -12,19 +11,6 @@ import redis
 from webhelpers import Visitor
 
 from bot.channels.web.ratelimit import MemoryRateLimiter, RedisRateLimiter, make_rate_limiter, retry_after_header
-
-REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
-
-
-@pytest.fixture
-def redis_url() -> str:
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
-    except redis.RedisError as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"Redis is not reachable at {REDIS_URL} (CI needs it): {exc}")
-        pytest.skip(f"Redis is not reachable at {REDIS_URL}: {exc}")
-    return REDIS_URL
 
 
 @pytest.fixture

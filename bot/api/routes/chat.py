@@ -87,6 +87,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     web = WebChat(settings, make_rate_limiter(settings.redis_url, prefix=settings.web_rate_limit_prefix))
     app.state.web_chat = web
+    ping = getattr(web.limiter, "ping", None)
+    if ping is not None:  # Redis configured: the fleet-wide limits depend on it
+        app.state.readiness.add_probe("redis", ping)
     services = getattr(app.state, "services", None)
     undo = install_streaming_rewriter(services.engine) if services is not None else (lambda: None)
     try:

@@ -37,9 +37,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     channel = LineChannel(settings, services, metrics=getattr(app.state, "metrics", None))
     await channel.start()  # also picks up events accepted before a crash or restart
     app.state.line = channel
-    readiness = getattr(app.state, "readiness", None)
-    if isinstance(readiness, dict):
-        readiness["line"] = "ok"
+    app.state.readiness.set("line", "ok")
     try:
         yield
     finally:
