@@ -22,6 +22,7 @@ from bot.channels.web.budget import IPBudgetMiddleware
 from bot.channels.web.middleware import BodySizeLimitMiddleware, CORSMiddleware, cors_options
 from bot.config import Settings, get_settings
 from bot.dialogue.factory import Services, build_engine
+from bot.outages import RETRY_AFTER_SECONDS, WEB_UNAVAILABLE_MESSAGE, outage_exception_types, unavailable_dependency
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,24 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             {"error": "invalid_request", "message": f"{where}: {first.get('msg', 'invalid input')}".strip(": ")},
             status_code=422,
         )
+
+    async def outage(request: Request, exc: Exception) -> JSONResponse:
+        # An outage, not a bug: one line in the log (no traceback, no parameters: they may be message text), and a
+        # 503 the widget shows with its retry button.
+        dependency = unavailable_dependency(exc) or "a dependency"
+        log.warning(
+            "%s %s: the %s is unavailable (%s)", request.method, request.url.path, dependency, type(exc).__name__
+        )
+        return JSONResponse(
+            {"error": "unavailable", "message": WEB_UNAVAILABLE_MESSAGE},
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+
+    # Registered per class: Starlette re-raises whatever reaches the catch-all handler below (a traceback per
+    # request in the server log), which is right for bugs and wrong for a database restart.
+    for exc_type in outage_exception_types():
+        app.add_exception_handler(exc_type, outage)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

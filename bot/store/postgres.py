@@ -22,6 +22,7 @@ def _int4(value: int) -> int:
     """An unsigned 32-bit CRC as the signed int4 PostgreSQL's advisory-lock functions take."""
     return value - (1 << 32) if value >= 1 << 31 else value
 
+
 # One fixed advisory-lock key for "the store's migrations", derived from a name so it is recognisable in pg_locks.
 MIGRATION_LOCK_KEY = zlib.crc32(b"bot.store.migrations")
 # Conversation locks use the two-int form (a key space apart from the one-bigint migration lock): this class, and

@@ -83,3 +83,26 @@ def test_a_worker_started_while_the_database_is_down_serves_once_it_is_back(
         visitor = Visitor(client)
         conversation = visitor.start()
         assert visitor.send(conversation, "ありがとう").status_code == 200
+
+
+def test_a_message_sent_during_a_database_outage_gets_a_503_and_its_retry_is_stored_once(
+    app_settings, pg_session_url, database
+) -> None:
+    settings = app_settings.model_copy(update={"database_url": through(database, pg_session_url)})
+    with TestClient(create_app(settings)) as client:
+        wait_for_readiness(client, 200)
+        visitor = Visitor(client)
+        conversation = visitor.start()
+        database.set_mode("down")
+        refused = visitor.send(conversation, "引き継ぎの期間が短すぎて困っています")
+        assert refused.status_code == 503
+        assert refused.headers["retry-after"] and "もう一度" in refused.json()["message"]
+        streamed = visitor.stream(conversation, "引き継ぎの期間が短すぎて困っています")
+        assert streamed.status_code == 503 and streamed.json() == refused.json()
+        assert client.get(f"/api/conversations/{conversation}/messages", headers=visitor.headers).status_code == 503
+
+        database.set_mode("forward")
+        wait_for_readiness(client, 200)
+        assert visitor.send(conversation, "引き継ぎの期間が短すぎて困っています").status_code == 200
+        messages = visitor.history(conversation).json()["messages"]
+        assert [m["role"] for m in messages] == ["user", "bot"]  # the failed attempts left nothing behind

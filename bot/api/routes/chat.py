@@ -53,6 +53,7 @@ from bot.channels.web.visitors import (
 )
 from bot.config import Settings
 from bot.dialogue.engine import ConversationGone, DialogueEngine
+from bot.outages import RETRY_AFTER_SECONDS, WEB_UNAVAILABLE_MESSAGE, unavailable_dependency
 from bot.store.base import NotFound
 
 log = logging.getLogger(__name__)
@@ -202,6 +203,15 @@ async def _run_turn(
         reply = await asyncio.to_thread(partial(engine.handle, conversation_id, text, owner=owner))
     except ConversationGone:  # deleted while this message waited for the turn before it
         raise HTTPException(status_code=404, detail=GONE_MESSAGE) from None
+    except Exception as exc:
+        dependency = unavailable_dependency(exc)
+        if dependency is None:
+            raise
+        # Nothing of the turn was stored (one transaction), so sending the message again is safe.
+        log.warning("web turn: the %s is unavailable (%s)", dependency, type(exc).__name__)
+        raise HTTPException(
+            status_code=503, detail=WEB_UNAVAILABLE_MESSAGE, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
+        ) from None
     _metric(request, "web_messages_total", "Web chat messages answered", kind=reply.answer.kind)
     return ChatReply(
         conversation_id=conversation_id,
@@ -220,7 +230,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         413: "Message or request body too large",
         422: "Empty or invalid message",
         429: "Rate limited; see Retry-After",
-        503: "The bot is starting up",
+        503: "Starting up, or the database or the search index is unreachable right now; see Retry-After",
     }.items()
 }
 api = APIRouter(prefix="/api", tags=["chat"], responses=ERRORS)

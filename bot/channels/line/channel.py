@@ -26,6 +26,7 @@ from bot.channels.line.webhook import MAX_BODY_BYTES, Intake, LineWebhookParser,
 from bot.channels.line.worker import InboxWorker
 from bot.config import Settings
 from bot.dialogue.factory import Services
+from bot.outages import unavailable_dependency
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +129,18 @@ class LineChannel:
             self._count("line_webhook_requests_total", "LINE webhook requests", status="400")
             raise
         started = time.perf_counter()
-        outcome = await self._accept(events, request_id)
+        try:
+            outcome = await self._accept(events, request_id)
+        except Exception as exc:
+            # Nothing is acknowledged that is not persisted: a 503 makes LINE redeliver the request later (events
+            # stored before the failure are deduplicated then), where a 500 would look like our bug.
+            self._count("line_webhook_requests_total", "LINE webhook requests", status="503")
+            log.warning(
+                "line webhook %s: the inbox cannot be written (%s); answering 503 for a redelivery",
+                request_id,
+                unavailable_dependency(exc) or type(exc).__name__,
+            )
+            raise WebhookRejected(503, "unavailable", "the inbox cannot be written now; redeliver later") from exc
         outcome.store_ms = (time.perf_counter() - started) * 1000
         if outcome.accepted and self.worker is not None:
             self.worker.wake()

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bot.channels.line.handlers import PermanentError, RetryableError, RunSync
+from bot.outages import unavailable_dependency
 from bot.store.base import InboxEvent, Store
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ class InboxWorker:
         self._stopping = False
         self._claim_lock = asyncio.Lock()
         self._last_error: dict[int, str] = {}
+        self._claim_failures = 0
         self.processed = 0
 
     # ----- lifecycle -------------------------------------------------------------------------------------------------
@@ -122,15 +124,34 @@ class InboxWorker:
                             limit=free,
                             stale_after_seconds=self.stale_after,
                         )
-                    except Exception:  # a database hiccup must not kill the worker: try again on the next round
-                        log.exception("line worker: claiming from the inbox failed")
+                    except Exception as exc:  # a database hiccup must not kill the worker: try again next round
+                        self._claim_failed(exc)
                         events = []
+                    else:
+                        if self._claim_failures:
+                            log.info("line worker: claiming works again after %d failure(s)", self._claim_failures)
+                        self._claim_failures = 0
                     for event in events:
                         self._enqueue(event)
                 if events and len(events) == free:
                     continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
+
+    def _claim_failed(self, exc: Exception) -> None:
+        """An outage logs one line when it starts and one a minute while it lasts, not a traceback a second."""
+        self._claim_failures += 1
+        dependency = unavailable_dependency(exc)
+        if dependency is None:
+            log.exception("line worker: claiming from the inbox failed")
+        elif self._claim_failures == 1 or self._claim_failures % 60 == 0:
+            log.warning(
+                "line worker: the %s is unavailable (%s); claiming again every %.0f s (%d failure(s) so far)",
+                dependency,
+                type(exc).__name__,
+                self.poll_interval,
+                self._claim_failures,
+            )
 
     def _enqueue(self, event: InboxEvent) -> None:
         self._inflight += 1
