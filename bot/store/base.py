@@ -6,6 +6,7 @@ worker) run each call in a thread. Keeping one sync interface keeps both backend
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -88,7 +89,7 @@ class InboxEvent:
     event_id: str
     conversation_key: str
     payload: str
-    attempts: int  # claims so far, this one included
+    attempts: int  # claims since the event was last released by a live worker, this one included
     accepted_at: datetime
 
 
@@ -163,7 +164,13 @@ class Store(Protocol):
 
     def inbox_done(self, event_pk: int) -> None: ...
 
-    def inbox_failed(self, event_pk: int, error: str, *, retry: bool) -> None: ...
+    def inbox_failed(self, event_pk: int, error: str, *, retry: bool) -> None:
+        """retry=True: pending again (the caller owns the retry budget); retry=False: failed for good."""
+        ...
+
+    def inbox_heartbeat(self, source: str, worker_id: str, event_pks: Sequence[int]) -> int:
+        """Renew the worker's live claims on these events; returns how many were renewed."""
+        ...
 
     def inbox_forget(self, conversation_key: str) -> int:
         """Finished events of that key keep only their ids; returns how many were emptied."""

@@ -325,8 +325,11 @@ class SQLStore(ABC):
             attempts = conn.execute(select(I.c.attempts).where(I.c.pk == event_pk)).scalar()
             if attempts is None:
                 return  # removed meanwhile by delete_user_data
-            if retry and attempts < self.max_attempts:
-                values: dict[str, Any] = {"status": "pending", "claimed_by": None, "claimed_at": None}
+            if retry:
+                # Released by a live worker, which owns the retry budget (LINE: a time budget). `attempts` counts
+                # claims since the last such release, so the stale-claim rule in inbox_claim bounds only workers
+                # that die on the event, and an event retried through a long outage survives one worker crash.
+                values: dict[str, Any] = {"status": "pending", "claimed_by": None, "claimed_at": None, "attempts": 0}
             else:
                 # Failed for good: nothing will retry it, so the message goes (only the id stays, for the dedupe).
                 values = {
@@ -338,6 +341,21 @@ class SQLStore(ABC):
                 }
                 log.warning("inbox: event pk=%d failed for good after %d attempt(s)", event_pk, attempts)
             conn.execute(update(I).where(I.c.pk == event_pk).values(last_error=error, **values))
+
+    def inbox_heartbeat(self, source: str, worker_id: str, event_pks: Sequence[int]) -> int:
+        """Renew this worker's claims: a live worker's events never look stale, so `stale_after_seconds` can be
+        short and a dead worker's events are taken over soon. Returns how many claims were renewed."""
+        if not event_pks:
+            return 0
+        stmt = (
+            update(I)
+            .where(
+                I.c.source == source, I.c.pk.in_(list(event_pks)), I.c.status == "claimed", I.c.claimed_by == worker_id
+            )
+            .values(claimed_at=utcnow())
+        )
+        with self._write() as conn:
+            return conn.execute(stmt).rowcount
 
     def inbox_forget(self, conversation_key: str) -> int:
         """The finished events of `conversation_key` keep only their ids (for the dedupe of redeliveries): payload,

@@ -96,6 +96,8 @@ class LineChannel:
             stale_after=settings.line_inbox_stale_seconds,
             poll_interval=settings.line_inbox_poll_seconds,
             retry_base=settings.line_retry_base_seconds,
+            retry_budget=settings.line_retry_budget_seconds,
+            give_up=processor.apologise,
             metrics=self.metrics,
         )
         self.worker.start()

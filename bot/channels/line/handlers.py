@@ -139,6 +139,27 @@ class EventProcessor:
         self.metrics = metrics
         self.clock = clock
 
+    async def apologise(self, item: InboxEvent) -> None:
+        """The event's retry budget is spent: push one short apology to whoever is waiting for an answer.
+
+        Only for messages and postbacks (what expects an answer), never when the answer went out after all, and at
+        most once (the ledger key, and LINE's retry key should a crash repeat the push)."""
+        try:
+            ctx = decode(item)
+        except (ValueError, KeyError, TypeError, PermanentError):
+            return
+        if not isinstance(ctx.event, MessageEvent | PostbackEvent) or not ctx.push_target:
+            return
+        apology_key = f"line:apology:{ctx.event_id}"
+        if await self.run_sync(self.store.was_sent, f"line:sent:{ctx.event_id}"):
+            return
+        if not await self.run_sync(self.store.mark_sent, apology_key):
+            return
+        retry_key = str(uuid.uuid5(RETRY_KEY_NAMESPACE, f"{ctx.event_id}:apology"))
+        result = await self.sender.push(ctx.push_target, render_text(texts.APOLOGY), retry_key)
+        self._count("line_apologies_total", "Apologies pushed after an event's retry budget ran out")
+        log.info("line event %s: apology pushed (%s)", ctx.log_id, result.outcome.value)
+
     async def process(self, item: InboxEvent) -> None:
         try:
             ctx = decode(item)
