@@ -67,14 +67,13 @@ def http_client(port: int) -> Any:
     return chromadb.HttpClient(host="127.0.0.1", port=port, settings=ChromaSettings(anonymized_telemetry=False))
 
 
-def copy_active_index(source: Any, target: Any) -> str:
-    """Copy the active chunk collection of `source` into `target` and make it active there; returns its name."""
-    name = active_collection_name(source)
-    if not name:
-        raise RuntimeError("the source has no active index: run `bot index`")
+def copy_collection(source: Any, name: str, target: Any, new_name: str | None = None) -> str:
+    """Copy the chunk collection `name` of `source` into `target` (as `new_name`); returns the copy's name."""
     collection = source.get_collection(name, embedding_function=None)
     got = get_all(collection, ["metadatas", "embeddings", "documents"])
-    copy = target.create_collection(name, metadata=dict(collection.metadata or {}), embedding_function=None)
+    new_name = new_name or name
+    metadata = {k: v for k, v in (collection.metadata or {}).items() if k != "retired_at"}
+    copy = target.create_collection(new_name, metadata=metadata, embedding_function=None)
     for begin in range(0, len(got["ids"]), 512):
         end = begin + 512
         copy.add(
@@ -83,6 +82,15 @@ def copy_active_index(source: Any, target: Any) -> str:
             documents=got["documents"][begin:end],
             metadatas=got["metadatas"][begin:end],
         )
+    return new_name
+
+
+def copy_active_index(source: Any, target: Any) -> str:
+    """Copy the active chunk collection of `source` into `target` and make it active there; returns its name."""
+    name = active_collection_name(source)
+    if not name:
+        raise RuntimeError("the source has no active index: run `bot index`")
+    copy_collection(source, name, target)
     pointer_meta = dict(source.get_collection(POINTER_COLLECTION, embedding_function=None).metadata or {})
     target.get_or_create_collection(POINTER_COLLECTION, metadata={"active": ""}, embedding_function=None).modify(
         metadata=pointer_meta

@@ -23,6 +23,7 @@ from bot.channels.web.middleware import BodySizeLimitMiddleware, CORSMiddleware,
 from bot.config import Settings, get_settings
 from bot.dialogue.factory import Services, build_engine
 from bot.outages import RETRY_AFTER_SECONDS, WEB_UNAVAILABLE_MESSAGE, outage_exception_types, unavailable_dependency
+from bot.retrieval.follow import IndexFollower
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                     engine.metrics = app.state.metrics
                 app.state.services = built
                 readiness.add_sync_probe("store", built.store.ping)
-                readiness.add_sync_probe("index", built.searcher.collection.count)
+                # The searcher is swapped when the index switches: probe whichever is current.
+                readiness.add_sync_probe("index", lambda: built.searcher.collection.count())
+                follower = asyncio.create_task(IndexFollower(settings, built).run(), name="index-follower")
+                stack.push_async_callback(cancel_and_wait, follower)
                 # Rules alone are a degraded safety net: say so, so an operator runs `bot models build`.
                 readiness.set("safety", "ok" if engine.safety.learned else "rules only: run `bot models build`")
                 readiness.set("engine", "ok")
@@ -76,9 +80,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                 yield
             finally:
                 if builder is not None:
-                    builder.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await builder
+                    await cancel_and_wait(builder)
         if services is None and app.state.services is not None:
             app.state.services.store.close()
 
@@ -147,6 +149,12 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(AccessLogMiddleware)
     return app
+
+
+async def cancel_and_wait(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def not_ready(app: FastAPI, exc: BaseException) -> None:
