@@ -1,6 +1,7 @@
 """Live readiness: what `/readyz` reports is probed when asked, not remembered from start-up.
 
-Each dependency the answers need (the store, the search index, Redis when configured) is probed with a short
+Each dependency the answers need (the store, the search index; Redis when configured, reported but optional: the rate
+limits fall back to in-process counting) is probed with a short
 timeout in a small thread pool of its own, so a hung dependency neither blocks the event loop nor queues behind
 answers. Results are reused for `CACHE_SECONDS` so that several load balancers polling every second cost one probe
 each; an outage shows within CACHE_SECONDS + PROBE_TIMEOUT_SECONDS (under the 5 s the operators asked for).
@@ -31,6 +32,7 @@ class Readiness:
         self.cache_seconds = cache_seconds
         self.static: dict[str, str] = {}
         self._probes: dict[str, AsyncProbe] = {}
+        self._optional: set[str] = set()
         # One thread per probe: a probe stuck in a driver's connect holds only its own thread.
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="readyz")
         self._cached: dict[str, str] = {}
@@ -48,8 +50,12 @@ class Readiness:
 
         self._probes[name] = run
 
-    def add_probe(self, name: str, probe: AsyncProbe) -> None:
+    def add_probe(self, name: str, probe: AsyncProbe, *, optional: bool = False) -> None:
+        """`optional`: the worker serves without it (in a degraded way), so a failure reports "degraded: ..." and
+        does not make the worker unready (taking every worker out of the proxy would be worse)."""
         self._probes[name] = probe
+        if optional:
+            self._optional.add(name)
 
     def remove_probe(self, name: str) -> None:
         self._probes.pop(name, None)
@@ -59,7 +65,10 @@ class Readiness:
             if time.monotonic() - self._cached_at >= self.cache_seconds:
                 names = list(self._probes)
                 results = await asyncio.gather(*(self._probe(name, self._probes[name]) for name in names))
-                self._cached = dict(zip(names, results, strict=True))
+                self._cached = {
+                    name: f"degraded: {result}" if name in self._optional and result != "ok" else result
+                    for name, result in zip(names, results, strict=True)
+                }
                 self._cached_at = time.monotonic()
         return {**self.static, **self._cached}
 
@@ -79,4 +88,4 @@ class Readiness:
 
 
 def is_ready(checks: dict[str, str]) -> bool:
-    return bool(checks) and all(status == "ok" for status in checks.values())
+    return bool(checks) and all(status == "ok" or status.startswith("degraded") for status in checks.values())

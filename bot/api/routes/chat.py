@@ -89,8 +89,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     web = WebChat(settings, make_rate_limiter(settings.redis_url, prefix=settings.web_rate_limit_prefix))
     app.state.web_chat = web
     ping = getattr(web.limiter, "ping", None)
-    if ping is not None:  # Redis configured: the fleet-wide limits depend on it
-        app.state.readiness.add_probe("redis", ping)
+    if ping is not None:  # Redis configured: reported, but the limits fall back to in-process counting without it
+        app.state.readiness.add_probe("redis", ping, optional=True)
     services = getattr(app.state, "services", None)
     undo = install_streaming_rewriter(services.engine) if services is not None else (lambda: None)
     try:
