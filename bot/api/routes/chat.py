@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -26,6 +27,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, StreamingResponse
 
 from bot.api.deps import EngineDep, SettingsDep, StoreDep
+from bot.api.metrics import ANSWER_HELP, ANSWER_SECONDS
 from bot.channels.web.budget import RATE_LIMITED_MESSAGE
 from bot.channels.web.models import (
     ChatReply,
@@ -199,6 +201,7 @@ async def _run_turn(
     request: Request, engine: DialogueEngine, settings: Settings, conversation_id: str, text: str, owner: str
 ) -> ChatReply:
     # The engine is sync and serialises one conversation's turns itself; to_thread carries the context (LLM tokens).
+    started = time.perf_counter()
     try:
         reply = await asyncio.to_thread(partial(engine.handle, conversation_id, text, owner=owner))
     except ConversationGone:  # deleted while this message waited for the turn before it
@@ -213,6 +216,9 @@ async def _run_turn(
             status_code=503, detail=WEB_UNAVAILABLE_MESSAGE, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
         ) from None
     _metric(request, "web_messages_total", "Web chat messages answered", kind=reply.answer.kind)
+    metrics = getattr(request.app.state, "metrics", None)
+    if metrics is not None:
+        metrics.observe(ANSWER_SECONDS, ANSWER_HELP, time.perf_counter() - started, channel="web")
     return ChatReply(
         conversation_id=conversation_id,
         turn_id=reply.turn_id,

@@ -77,6 +77,7 @@ class LineChannel:
             timeout=settings.line_request_timeout,
             attempts=settings.line_send_attempts,
             base_delay=settings.line_retry_base_seconds,
+            metrics=self.metrics,
         )
         processor = EventProcessor(
             store=self.services.store,

@@ -41,6 +41,7 @@ from linebot.v3.webhooks import (
 )
 
 from bot.answer.model import Answer
+from bot.api.metrics import ANSWER_HELP, ANSWER_SECONDS
 from bot.channels.line import postback, texts
 from bot.channels.line.render import RenderOptions, plain_fallback, render_answer, render_text
 from bot.channels.line.sender import LineSender, Outcome
@@ -262,9 +263,12 @@ class EventProcessor:
             if previous is not None:
                 log.info("line event %s: reusing the answer stored by an earlier attempt", ctx.log_id)
                 return previous
+        started = time.perf_counter()
         reply: EngineReply = await self.run_sync(
             self.engine.handle, ctx.conversation_id, text, channel_message_id=channel_message_id
         )
+        if self.metrics is not None:
+            self.metrics.observe(ANSWER_SECONDS, ANSWER_HELP, time.perf_counter() - started, channel="line")
         if reply.deleted:  # the user asked for their data to be deleted
             # The engine deleted the conversation; the inbox keeps what LINE delivered under its own key.
             forgotten = await self.run_sync(self.store.inbox_forget, inbox_key(ctx.conversation_id))
