@@ -158,6 +158,10 @@ class Store(Protocol):
         """False when (source, event_id) was accepted before: the durable dedupe of redeliveries."""
         ...
 
+    def inbox_accept_many(self, source: str, events: Sequence[tuple[str, str, str]]) -> list[bool]:
+        """inbox_accept for (event_id, conversation_key, payload) items, in one transaction."""
+        ...
+
     def inbox_claim(
         self, source: str, worker_id: str, *, limit: int = 10, stale_after_seconds: float = 300
     ) -> list[InboxEvent]: ...

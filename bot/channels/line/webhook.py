@@ -279,6 +279,7 @@ def accept(
     """Persist every event we will act on (sync: run it in a thread). Duplicates of a webhookEventId are dropped."""
     received_at = time.time() if received_at is None else received_at
     outcome = Intake(request_id)
+    to_store: list[tuple[str, str, str]] = []
     for parsed in events:
         if parsed.event is None:
             _reject(outcome, parsed, parsed.error or "invalid event")
@@ -304,11 +305,15 @@ def accept(
         except (TypeError, ValueError) as exc:
             _reject(outcome, parsed, f"unstorable payload ({type(exc).__name__})")
             continue
-        if store.inbox_accept(SOURCE, routed.event_id, routed.conversation_key, payload):
-            outcome.accepted.append(routed.event_id)
+        to_store.append((routed.event_id, routed.conversation_key, payload))
+    # One transaction for the whole request: it is acknowledged only when every event of it is stored.
+    stored = store.inbox_accept_many(SOURCE, to_store) if to_store else []
+    for (event_id, _, _), new in zip(to_store, stored, strict=True):
+        if new:
+            outcome.accepted.append(event_id)
         else:
-            log.info("line webhook %s: event %s already accepted (redelivery)", request_id, routed.event_id)
-            outcome.duplicates.append(routed.event_id)
+            log.info("line webhook %s: event %s already accepted (redelivery)", request_id, event_id)
+            outcome.duplicates.append(event_id)
     return outcome
 
 
