@@ -38,7 +38,7 @@ from bot.store.base import (
     Turn,
 )
 from bot.store.conversations import Conversations
-from bot.store.statements import insert_ignore
+from bot.store.statements import insert_ignore, insert_ignore_many
 
 log = logging.getLogger(__name__)
 
@@ -204,28 +204,32 @@ class SQLStore(ABC):
         return self.inbox_accept_many(source, [(event_id, conversation_key, payload)])[0]
 
     def inbox_accept_many(self, source: str, events: Sequence[tuple[str, str, str]]) -> list[bool]:
-        """(event_id, conversation_key, payload) in order, in one transaction: one commit (one fsync) per webhook
-        request instead of one per event keeps the acknowledgement fast under bursts. Per event: False when it was
-        accepted before (a redelivery)."""
+        """(event_id, conversation_key, payload) in order, in one statement and one transaction: one commit per
+        webhook request (or group of them) keeps the acknowledgement fast under bursts. Per event: False when it
+        was accepted before (a redelivery), or earlier in the same call."""
         now = utcnow()
+        first: dict[str, dict[str, Any]] = {}
+        for event_id, conversation_key, payload in events:
+            first.setdefault(
+                event_id,
+                {
+                    "source": source,
+                    "event_id": event_id,
+                    "conversation_key": conversation_key,
+                    "payload": payload,
+                    "status": "pending",
+                    "attempts": 0,
+                    "accepted_at": now,
+                },
+            )
         with self._write() as conn:
-            return [
-                insert_ignore(
-                    conn,
-                    I,
-                    {
-                        "source": source,
-                        "event_id": event_id,
-                        "conversation_key": conversation_key,
-                        "payload": payload,
-                        "status": "pending",
-                        "attempts": 0,
-                        "accepted_at": now,
-                    },
-                    ["source", "event_id"],
-                )
-                for event_id, conversation_key, payload in events
-            ]
+            inserted = insert_ignore_many(conn, I, list(first.values()), ["source", "event_id"], "event_id")
+        seen: set[str] = set()
+        result = []
+        for event_id, _, _ in events:
+            result.append(event_id in inserted and event_id not in seen)
+            seen.add(event_id)
+        return result
 
     def inbox_claim(
         self, source: str, worker_id: str, *, limit: int = 10, stale_after_seconds: float = 300

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -55,10 +56,15 @@ class SQLiteStore(SQLStore):
         event.listen(engine, "begin", _on_begin)
         super().__init__(engine, max_attempts=max_attempts)
         self.path = path
+        self._write_lock = threading.Lock()
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn:
+        # This process's writers queue on a Python lock, which hands over the moment it is released. Waiting in
+        # SQLite instead means its busy handler, which sleeps in growing steps up to 100 ms between tries: under a
+        # webhook burst that, not the writes, made the acknowledgement slow. Other processes on the same file still
+        # wait through the busy timeout.
+        with self._write_lock, self.engine.connect() as conn:
             conn.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
             with conn.begin():
                 yield conn

@@ -26,3 +26,17 @@ def upsert(
     stmt = dialect_insert(table).values(dict(values))
     stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_={c: stmt.excluded[c] for c in update})
     conn.execute(stmt)
+
+
+def insert_ignore_many(
+    conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], keys: Sequence[str], returning: str
+) -> set[Any]:
+    """One multi-row insert that skips rows whose `keys` exist; the `returning` column's values of the rows inserted.
+
+    One statement instead of one per row: under a webhook burst the Python work per statement, not the database,
+    was what a request waited for."""
+    if not rows:
+        return set()
+    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    stmt = dialect_insert(table).values([dict(row) for row in rows]).on_conflict_do_nothing(index_elements=list(keys))
+    return set(conn.execute(stmt.returning(table.c[returning])).scalars())

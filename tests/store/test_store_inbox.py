@@ -311,3 +311,12 @@ def test_failed_events_keep_no_message_and_forgetting_empties_a_users_finished_e
         assert row(store, pk)["last_error"] is None
     assert row(store, third.pk)["conversation_key"] == key, "a message still to answer is kept"
     assert not store.inbox_accept("line", "e1", key, "{}"), "the ids stay: a redelivery is still a duplicate"
+
+
+def test_accepting_many_at_once_keeps_order_and_dedupes(store: Store) -> None:
+    accept(store, ("e1", "A"))
+    rows = [("e2", "A", "{}"), ("e1", "A", "{}"), ("e3", "B", "{}"), ("e2", "A", "{}")]
+    # a redelivery of e1, and e2 twice in one group: stored once each
+    assert store.inbox_accept_many("line", rows) == [True, False, True, False]
+    assert ids(store.inbox_claim("line", "w")) == ["e1", "e2", "e3"]
+    assert store.inbox_accept_many("line", []) == []
