@@ -3,7 +3,7 @@
     .venv/bin/python bench/llm_fallback_bench.py [--timeout 2.0] [--runs 5]
 
 Drives the real `langchain-openai` client (through `LLMRewriter.from_settings`) against the test suite's local
-OpenAI-compatible fake (`tests/answer/fake_openai.py`), sync `rewrite` and streamed `astream_rewrite`, and prints per
+OpenAI-compatible fake (`tests/answer/fake_openai.py`), sync `rewrite` and streamed `stream_rewrite`, and prints per
 mode: the outcome (rewritten or grounded) and p50/max latency. Every failure should end at or before LLM_TIMEOUT plus
 a small margin, never at the server's pace.
 """
@@ -36,13 +36,12 @@ def rewriter(server: FakeOpenAI, mode: str, timeout: float) -> LLMRewriter:
     return LLMRewriter.from_settings(settings)
 
 
-async def stream_runs(r: LLMRewriter, runs: int) -> list[tuple[float, bool]]:
-    # One event loop for all streamed calls: langchain-openai caches its async HTTP client, bound to the first loop.
+def stream_runs(r: LLMRewriter, runs: int) -> list[tuple[float, bool]]:
     out = []
     for _ in range(runs):
         answer, final = grounded(), None
         started = time.monotonic()
-        async for part in r.astream_rewrite(MESSAGE, answer, RETRIEVAL):
+        for part in r.stream_rewrite(MESSAGE, answer, RETRIEVAL):
             if isinstance(part, Answer):
                 final = part
         out.append(((time.monotonic() - started) * 1000, final is answer))
@@ -69,7 +68,7 @@ async def bench(args: argparse.Namespace) -> None:
                 runs = (
                     await asyncio.to_thread(sync_runs, r, args.runs)
                     if entry == "sync"
-                    else await stream_runs(r, args.runs)
+                    else await asyncio.to_thread(stream_runs, r, args.runs)
                 )
                 times = [t for t, _ in runs]
                 outcome = "/".join(sorted({"grounded" if fell_back else "rewritten" for _, fell_back in runs}))

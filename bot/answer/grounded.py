@@ -11,10 +11,14 @@ import math
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.answer.footnotes import with_sources
+import numpy as np
+
+from bot.answer.examples import fitting_examples, split_examples
+from bot.answer.footnotes import source_name, with_sources
 from bot.answer.model import ActionGroup, AnalysisPoint, Answer, DirectAnswer, Source, StrategyPoint
 from bot.answer.prompts import Lexicon, Situation, load_lexicon, load_replies
 from bot.answer.render import render_text
@@ -87,8 +91,34 @@ def first_sentence(text: str) -> str:
     return parts[0] if parts else text
 
 
-# Labour-law answers are shown whole: a shortened legal explanation can lose the qualifier that matters.
-WHOLE_TEXT_TOPICS = frozenset({"labor-rights", "layoff"})
+# Sentences that cite a law (a reference on e-Gov's law search) are never shortened or paraphrased: in a first answer
+# they leave the item and are shown whole, in their own short section (`legal_points`), once each.
+LAW_SOURCE_HOST = "laws.e-gov.go.jp"
+MAX_LEGAL_POINTS = 3
+
+
+_SOURCE_NOTE = re.compile(r"（出典：([^）]*)）")
+
+
+def law_sentences(text: str, law_names: frozenset[str]) -> list[str]:
+    """The sentences of `text` whose source note (bot.answer.footnotes) names one of the laws."""
+    if not law_names or "出典" not in text:
+        return []
+    return [
+        s.strip()
+        for s in sentences(text)
+        if any(name in law_names for note in _SOURCE_NOTE.findall(s) for name in note.split("、"))
+    ]
+
+
+def brief_detail(detail: str, law_names: frozenset[str]) -> tuple[str, list[str]]:
+    """A first answer's text for an item: its first sentence that cites no law (the example phrasing kept with it),
+    and the law-citing sentences it leaves for the legal section."""
+    legal = law_sentences(detail, law_names)
+    rest = "".join(s for s in sentences(detail) if s.strip() not in legal).strip()
+    if not rest:  # the item is its legal statement: shown whole where it stands
+        return detail, []
+    return first_sentence(rest), legal
 
 
 class ItemRanker:
@@ -137,13 +167,23 @@ ECHO_CHARS = 28
 HOW_TO_MAX_CHARS = 60
 # idf-weighted words a question must share with a Q&A item's question to be answered by it (chosen by reading answers).
 DIRECT_ANSWER_MIN_SCORE = 4.0
+LOOSE_DIRECT_ANSWER_MIN_SCORE = 2.5
+# Cosines of the two questions' query embeddings: a paraphrase of the same question scores about 0.88 or more; below
+# about 0.78 shared words mislead (「これってパワハラ？」 for 「パワハラの証拠って録音でも有効？」). Chosen on 214 writers'
+# training questions whose best Q&A item a reviewer labelled (training/qa-match/dev.tsv, bench/qa_match_calibration.py):
+# 62 answered, 38 the same question, 19 related, 5 off — dev numbers.
+SAME_QUESTION_COSINE = 0.88
+RELATED_QUESTION_COSINE = 0.78
+MAX_CACHED_VECTORS = 4096  # Q&A questions (and the odd repeated message): bounded all the same
 ANSWER_WORD_WEIGHT = 0.5
 
 
 # A bare self-introduction (「看護師です。」「人事の仕事をしています。」) is not what the worry is.
 _SELF_INTRO = re.compile(r".{0,16}(?:です|でした|と申します|しています|してます|やっています|働いています)[。!！]?")
 # A question with nothing of its own (「どうしたらいい？」) is not quoted as the question.
-_BARE_QUESTION = re.compile(r"(?:どう(?:したら|すれば)(?:いい|良い)?(?:の|ですか|でしょうか)?|どうしよう|教えて(?:ください)?)[?？]?")
+_BARE_QUESTION = re.compile(
+    r"(?:どう(?:したら|すれば)(?:いい|良い)?(?:の|ですか|でしょうか)?|どうしよう|教えて(?:ください)?)[?？]?"
+)
 
 
 def message_sentences(message: str) -> list[str]:
@@ -243,7 +283,14 @@ def _ordered(items: list[Item], ranker: ItemRanker, signals: Signals) -> list[It
 class GroundedComposer:
     """Builds `Answer`s from library articles; no network, no model calls beyond the tokenizer."""
 
-    def __init__(self, articles: dict[str, Article], topic_names: dict[str, str], prompts_dir: Path) -> None:
+    def __init__(
+        self,
+        articles: dict[str, Article],
+        topic_names: dict[str, str],
+        prompts_dir: Path,
+        *,
+        embed: Callable[[str], np.ndarray] | None = None,
+    ) -> None:
         # Shown text: footnote markers become source notes here, once, for every channel (bot.answer.footnotes).
         self.articles = {aid: with_sources(article) for aid, article in articles.items()}
         self.topic_names = topic_names
@@ -251,7 +298,14 @@ class GroundedComposer:
         self.lexicon = load_lexicon(prompts_dir)
         self.replies = load_replies(prompts_dir)
         self.ranker = ItemRanker(articles)
+        # The query embedding (unit length), for telling whether two questions ask the same thing; None: words only.
+        self.embed = embed
+        self._vectors: dict[str, np.ndarray] = {}
         self._own: dict[str, frozenset[str]] | None = None
+        self.law_names = {
+            aid: frozenset(source_name(r) for r in a.references if LAW_SOURCE_HOST in r.url)
+            for aid, a in articles.items()
+        }
 
     # ----- pieces -------------------------------------------------------------------------------------------------
     def sources(self, retrieval: RetrievalResult) -> list[Source]:
@@ -313,7 +367,22 @@ class GroundedComposer:
 
         # The first answer fits a phone: first sentences only; 「もっと詳しく」 shows every item in full. A short message
         # gets a shorter answer still (a long consultation like the seed gets the article's whole structure).
-        compact = not full and article.topic not in WHOLE_TEXT_TOPICS
+        compact = not full
+        laws = self.law_names.get(article.id, frozenset())
+        legal: list[str] = []
+
+        def shown(detail: str) -> str:
+            general, examples = split_examples(detail)
+            kept = self.fitting_examples(examples, general, signals)
+            if compact:
+                general, moved = brief_detail(general, laws)
+                legal.extend(m for m in moved if m not in legal)
+            return "".join([general, *kept])
+
+        def shown_item(item: Item) -> str:
+            detail = shown(item.detail)
+            return f"{item.title}：{detail}" if item.title else detail
+
         brief = not full and len("".join(message.split())) < BRIEF_BELOW_CHARS
         analysis = article.section(Role.ANALYSIS)
         factors = _ordered(analysis.items, self.ranker, signals) if analysis else []
@@ -331,7 +400,7 @@ class GroundedComposer:
                 # builds on (「記録をつける」 before 「記録を持って相談する」).
                 chosen = {id(i) for i in _ordered(step.items, self.ranker, signals)[:MAX_ITEMS_PER_GROUP]}
                 items = [i for i in step.items if id(i) in chosen]
-            groups.append(ActionGroup(title=step.heading, steps=[item_text(i, compact=compact) for i in items]))
+            groups.append(ActionGroup(title=step.heading, steps=[shown_item(i) for i in items]))
 
         extra = self._mixed_worry_step(article, retrieval, signals) if not full and article_id is None else None
         cited = [article.id]
@@ -345,6 +414,7 @@ class GroundedComposer:
         if not full:
             strategy_items = strategy_items[: BRIEF_STRATEGY if brief else MAX_STRATEGY]
 
+        analysis_points = [AnalysisPoint(title=i.title, detail=shown(i.detail)) for i in factors]
         sources = self.sources(retrieval)
         # Cited articles lead the sources even when a follow-up pinned an article that ranked lower for this text.
         ordered_sources = [s for c in cited for s in sources if s.article_id == c]
@@ -360,39 +430,72 @@ class GroundedComposer:
             sources=ordered_sources,
             empathy=self.empathy(signals, article.topic),
             direct_answer=None if full else self.direct_answer(article, signals),
-            situation_analysis=[
-                AnalysisPoint(title=i.title, detail=first_sentence(i.detail) if compact else i.detail) for i in factors
-            ],
+            situation_analysis=analysis_points,
             action_plan=groups,
-            career_strategy=[
-                StrategyPoint(title=i.title, detail=first_sentence(i.detail) if compact else i.detail)
-                for i in strategy_items
-            ],
+            career_strategy=[StrategyPoint(title=i.title, detail=shown(i.detail)) for i in strategy_items],
+            legal_points=legal[:MAX_LEGAL_POINTS],
             follow_ups=self.follow_ups(article, full=full),
             cited=cited,
         )
         answer.text = render_text(answer, self.replies)
         return answer
 
-    def direct_answer(self, article: Article, signals: Signals) -> DirectAnswer | None:
-        """The article's Q&A item that answers the question the message asks, when one clearly does."""
+    def fitting_examples(self, examples: list[str], general: str, signals: Signals) -> list[str]:
+        """The item's marked example sentences (「例：…」) that this worker's message shares a case word with."""
+        if not examples:
+            return []
+        return fitting_examples(examples, general, signals.tokens, get_tokenizer().tokens, self.ranker.idf)
+
+    def item_for(self, item: Item, signals: Signals) -> str:
+        """An item's whole text for this worker: its marked examples only when they share the worker's case."""
+        general, examples = split_examples(item.detail)
+        detail = "".join([general, *self.fitting_examples(examples, general, signals)])
+        return f"{item.title}：{detail}" if item.title else detail
+
+    def direct_answer(self, article: Article, signals: Signals, *, loose: bool = False) -> DirectAnswer | None:
+        """The article's Q&A item that answers the question the message asks, when one clearly does. `loose`: a
+        question asked about the article under discussion (「断られたらどうする？」) needs less shared wording, as the
+        conversation already placed it, and counts even without a question mark's sentence.
+
+        Two readings must agree: shared distinctive words (idf-weighted; the answer's words at half weight) and, when
+        the composer has the embedding model, the meaning of the two questions (cosine of their query embeddings).
+        Words alone pick 「これってパワハラですか？」 for 「パワハラの証拠って録音でも有効？」; meaning alone is sure only
+        for near-paraphrases, which it then accepts without shared words (「辞めるのは何か月前に伝える？」)."""
         qa = article.section(Role.QA)
-        if qa is None or not signals.question:
+        question = signals.question or (signals.echo if loose else "")
+        if qa is None or not question or not qa.items:
             return None
-        asked = frozenset(get_tokenizer().tokens(signals.question))
+        asked = frozenset(get_tokenizer().tokens(question))
+        asked_vector = self._embed(question) if self.embed is not None else None
+        min_words = LOOSE_DIRECT_ANSWER_MIN_SCORE if loose else DIRECT_ANSWER_MIN_SCORE
         best: tuple[float, Item] | None = None
         for item in qa.items:
             shared = frozenset(get_tokenizer().tokens(item.title)) & asked
             # The answer's words count too, at half weight: 「何日取れる？」 meets 「93日まで」 in the answer.
             in_answer = (frozenset(get_tokenizer().tokens(item.detail)) & asked) - shared
-            score = sum(self.ranker.idf(t) for t in shared) + ANSWER_WORD_WEIGHT * sum(
+            words = sum(self.ranker.idf(t) for t in shared) + ANSWER_WORD_WEIGHT * sum(
                 self.ranker.idf(t) for t in in_answer
             )
-            if best is None or score > best[0]:
-                best = (score, item)
-        if best is None or best[0] < DIRECT_ANSWER_MIN_SCORE:
+            if asked_vector is None:
+                fits, rank = words >= min_words, words
+            else:
+                meaning = float(np.dot(asked_vector, self._embed(item.title)))
+                fits = meaning >= SAME_QUESTION_COSINE or (words >= min_words and meaning >= RELATED_QUESTION_COSINE)
+                rank = meaning + words / 100
+            if fits and (best is None or rank > best[0]):
+                best = (rank, item)
+        if best is None:
             return None  # none of the article's questions is this one: the plan answers it instead
         return DirectAnswer(question=best[1].title, answer=best[1].detail)
+
+    def _embed(self, text: str) -> np.ndarray:
+        vector = self._vectors.get(text)
+        if vector is None:
+            assert self.embed is not None
+            vector = self.embed(text)
+            if len(self._vectors) < MAX_CACHED_VECTORS:
+                self._vectors[text] = vector
+        return vector
 
     def _own_words(self, article: Article) -> frozenset[str]:
         """Words that name an article's worry: its topic's name and its tags, tokenised, two characters or more,
@@ -432,4 +535,4 @@ class GroundedComposer:
             return None  # nothing in the other article speaks to what they wrote: do not pad
         name = self.topic_names.get(other.topic or "", other.title)
         title = str(self.replies["phrases"]["mixed_group"]).format(name=name)
-        return other, ActionGroup(title=title, steps=[item_text(ranked[0])])
+        return other, ActionGroup(title=title, steps=[self.item_for(ranked[0], signals)])

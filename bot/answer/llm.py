@@ -13,13 +13,14 @@ never the worker's text. The total time is bounded by LLM_TIMEOUT even when the 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
+import queue
 import re
 import sys
+import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -307,50 +308,53 @@ class LLMRewriter:
         except Exception as exc:  # any failure at all: the grounded answer is always a correct reply
             return self._fallback(answer, exc, started)
 
-    async def arewrite(self, message: str, answer: Answer, retrieval: RetrievalResult) -> Answer:
-        """`rewrite` for async callers; the deadline cancels the request itself."""
-        if not self.should_rewrite(message, answer):
-            return answer
-        started = time.monotonic()
-        try:
-            async with asyncio.timeout(self.timeout):
-                reply = await self.model.ainvoke(self.messages(message, answer))
-            return self._finish(answer, reply.text, _refused(reply), started)
-        except Exception as exc:
-            return self._fallback(answer, exc, started)
-
-    async def astream_rewrite(
-        self, message: str, answer: Answer, retrieval: RetrievalResult
-    ) -> AsyncIterator[str | Answer]:
-        """For the web channel: yields `str` chunks of the opening (empathy) as the model writes it, then one `Answer`.
+    def stream_rewrite(self, message: str, answer: Answer, retrieval: RetrievalResult) -> Iterator[str | Answer]:
+        """Yields `str` chunks of the opening (empathy) as the model writes it, then one `Answer`.
 
         The chunks are a preview for a typing bubble. The final `Answer` is authoritative: on any failure it is the
         grounded answer, whose opening may differ from what was previewed, so clients replace the preview with it.
-        Answers that stay as written yield the `Answer` alone, at once. Example:
-
-            async for part in rewriter.astream_rewrite(message, answer, retrieval):
-                if isinstance(part, str): send_chunk(part)
-                else: send_final(part)
+        Answers that stay as written yield the `Answer` alone, at once. The model's stream is read on a pool thread
+        and handed over through a queue, so the total time is bounded by the deadline even when the server trickles
+        bytes and each read stays under the client's own timeout.
         """
         if not self.should_rewrite(message, answer):
             yield answer
             return
         started = time.monotonic()
-        deadline = asyncio.get_running_loop().time() + self.timeout
-        stream: AsyncIterator[BaseMessage] | None = None
+        deadline = started + self.timeout
+        chunks: queue.Queue[BaseMessage | BaseException | None] = queue.Queue()
+        stop = threading.Event()
+
+        def pump() -> None:
+            stream: Iterator[BaseMessage] | None = None
+            try:
+                stream = self.model.stream(self.messages(message, answer))
+                for chunk in stream:
+                    if stop.is_set():
+                        break
+                    chunks.put(chunk)
+                chunks.put(None)
+            except BaseException as exc:  # handed to the reader, which falls back
+                chunks.put(exc)
+            finally:
+                close = getattr(stream, "close", None)  # release the HTTP stream when we stop early
+                if close is not None:
+                    close()
+
         buffer, shown, refused = "", "", False
         try:
-            stream = aiter(self.model.astream(self.messages(message, answer)))
+            self._pool.submit(pump)
             while True:
                 try:
-                    # The deadline wraps only the wait for the next chunk, never our own `yield`: the total time is
-                    # bounded even when the server trickles bytes and each read stays under the client's timeout.
-                    async with asyncio.timeout_at(deadline):
-                        chunk = await anext(stream)
-                except StopAsyncIteration:
+                    item = chunks.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    raise TimeoutError from None
+                if item is None:
                     break
-                buffer += chunk.text
-                refused = refused or _refused(chunk)
+                if isinstance(item, BaseException):
+                    raise item
+                buffer += item.text
+                refused = refused or _refused(item)
                 opening = _opening(buffer)
                 if len(shown) < len(opening) <= MAX_EMPATHY_CHARS and opening.startswith(shown):
                     yield opening[len(shown) :]
@@ -359,9 +363,7 @@ class LLMRewriter:
         except Exception as exc:
             final = self._fallback(answer, exc, started)
         finally:
-            aclose = getattr(stream, "aclose", None)  # release the HTTP stream when we stop early
-            if aclose is not None:
-                await aclose()
+            stop.set()
         yield final
 
     # ----- helpers ----------------------------------------------------------------------------------------------------

@@ -68,6 +68,9 @@ class Answer(BaseModel):
     situation_analysis: list[AnalysisPoint] = Field(default_factory=list)
     action_plan: list[ActionGroup] = Field(default_factory=list)
     career_strategy: list[StrategyPoint] = Field(default_factory=list)
+    # Sentences of general legal information the answer's items rest on, each whole and with its source (a first
+    # answer shows items shortened; what a law says is never shortened). Empty when the items cite no law.
+    legal_points: list[str] = Field(default_factory=list)
     follow_ups: list[str] = Field(default_factory=list)
     escalation: Escalation | None = None
     safety_tier: SafetyTier = "none"

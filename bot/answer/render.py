@@ -41,6 +41,10 @@ def render_text(answer: Answer, replies: dict[str, Any], cited: list[str] | None
         lines.append(f"■ {headings['strategy']}")
         lines += [f"・{p.title}：{p.detail}" if p.title else f"・{p.detail}" for p in answer.career_strategy]
         lines.append("")
+    if answer.legal_points:
+        lines.append(f"■ {headings['legal']}")
+        lines += [f"・{point}" for point in answer.legal_points]
+        lines += [replies["phrases"]["legal_note"], ""]
     if answer.kind == "advice" and answer.sources:
         titles = cited or cited_titles(answer) or [answer.sources[0].title]
         lines.append(f"{headings['sources']}：" + "／".join(f"「{t}」" for t in titles))

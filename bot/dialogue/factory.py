@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from bot.answer.composer import AnswerComposer, LLMAnswerComposer
 from bot.answer.grounded import GroundedComposer
 from bot.config import Settings
 from bot.dialogue.engine import DialogueEngine
@@ -24,13 +25,32 @@ class Services:
     searcher: HybridSearcher
 
 
-def build_composer(settings: Settings) -> GroundedComposer:
+def build_grounded(settings: Settings, searcher: HybridSearcher | None = None) -> GroundedComposer:
+    """`searcher`: its query embedding tells the composer when a message asks what a Q&A item answers."""
     articles = {a.id: a for a in load_library(settings.knowledge_dir)}
     topics = load_topics(settings.knowledge_dir / "topics.tsv")
-    return GroundedComposer(articles, {slug: t.name_ja for slug, t in topics.items()}, settings.prompts_dir)
+    embed = (lambda text: searcher.embed_query(text)[0]) if searcher is not None else None
+    return GroundedComposer(
+        articles, {slug: t.name_ja for slug, t in topics.items()}, settings.prompts_dir, embed=embed
+    )
 
 
-def own_phrases(composer: GroundedComposer) -> list[str]:
+def build_composer(
+    settings: Settings, *, rewriter: Any = None, searcher: HybridSearcher | None = None
+) -> AnswerComposer:
+    """The grounded composer, or its LLM variant when a rewriter is given or LLM mode is configured."""
+    grounded = build_grounded(settings, searcher)
+    paths = {"knowledge_dir": settings.knowledge_dir, "prompts_dir": settings.prompts_dir}
+    if rewriter is None and settings.llm_enabled:
+        from bot.answer.llm import LLMRewriter
+
+        rewriter = LLMRewriter.from_settings(settings)
+    if rewriter is not None:
+        return LLMAnswerComposer(grounded, rewriter, **paths)
+    return AnswerComposer(grounded, **paths)
+
+
+def own_phrases(composer: AnswerComposer) -> list[str]:
     """The labels of the bot's own chips and buttons (follow-ups, the check-in's, the topic names it offers)."""
     replies = composer.replies
     return [*replies["follow_ups"].values(), replies["check_in"]["continue"], *composer.topic_names.values()]
@@ -47,18 +67,11 @@ def build_engine(
 ) -> Services:
     store = store or open_store(settings.resolved_database_url)
     searcher = searcher or open_searcher(settings)
-    if rewriter is None and settings.llm_enabled:
-        from bot.answer.llm import LLMRewriter
-
-        rewriter = LLMRewriter.from_settings(settings)
-    composer = build_composer(settings)
+    composer = build_composer(settings, rewriter=rewriter, searcher=searcher)
     engine = DialogueEngine(
         store=store,
         searcher=searcher,
         composer=composer,
-        knowledge_dir=settings.knowledge_dir,
-        prompts_dir=settings.prompts_dir,
-        rewriter=rewriter,
         safety=safety or load_safety_check(settings.models_dir, own_phrases(composer)),
         metrics=metrics,
     )

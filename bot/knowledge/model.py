@@ -88,6 +88,9 @@ class Article(BaseModel):
     references: list[Reference] = Field(default_factory=list)
     # How workers put this worry in their own words (front matter `phrasings`): indexed for search, never shown.
     phrasings: list[str] = Field(default_factory=list)
+    # Words of the article's own case that an editor has confirmed are general (front matter `general_words`,
+    # e.g. 「誠意」 in the complaints article): the case-term check lets them stand in the advice items.
+    general_words: list[str] = Field(default_factory=list)
     lead: str = ""
     sections: list[Section] = Field(default_factory=list)
     source: str | None = Field(default=None, exclude=True)

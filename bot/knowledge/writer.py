@@ -24,6 +24,8 @@ def to_markdown(article: Article) -> str:
     }
     if article.phrasings:
         meta["phrasings"] = list(article.phrasings)
+    if article.general_words:
+        meta["general_words"] = list(article.general_words)
     front = yaml.safe_dump(meta, allow_unicode=True, sort_keys=False, default_flow_style=None, width=1000).strip()
     out: list[str] = ["---", front, "---", "", f"# {article.title}", ""]
     if article.lead:

@@ -37,7 +37,8 @@
     maxChars: 2000,
   };
 
-  var HEAD = { direct: "ご質問への答え", analysis: "現状分析", plan: "アクションプラン", strategy: "キャリア戦略", sources: "参考にした記事" };
+  var HEAD = { direct: "ご質問への答え", analysis: "現状分析", plan: "アクションプラン", strategy: "キャリア戦略", legal: "法律のポイント（一般的な情報）", sources: "参考にした記事" };
+  var LEGAL_NOTE = "ご自分のケースに当てはまるかどうかは、お近くの総合労働相談コーナー（都道府県労働局・労働基準監督署内）で相談できます。";
   var STARTERS = ["急な引き継ぎで顧客対応が追いつかない", "残業が続いて疲れている", "転職するか迷っている"];
   var WELCOME =
     "こんにちは。仕事で困っていること、モヤモヤしていることを、ひとことからでも書いてください。状況を整理して、明日からできることを一緒に考えます。";
@@ -488,6 +489,15 @@
         }))
       );
     },
+    legal_points: function (points) {
+      return h(
+        "div",
+        { class: "part legal" },
+        h("h3", { text: HEAD.legal }),
+        h("ul", null, points.map(function (p) { return h("li", { text: p }); })),
+        h("p", { class: "note", text: LEGAL_NOTE })
+      );
+    },
     sources: function (sources) {
       // Only the articles the answer was built from (the rest of the ranking is for programs, not people).
       var cited = sources.filter(function (s) { return s.cited; });
@@ -512,7 +522,7 @@
       );
     },
   };
-  var ORDER = ["escalation", "empathy", "direct_answer", "situation_analysis", "action_plan", "career_strategy", "sources", "follow_ups"];
+  var ORDER = ["escalation", "empathy", "direct_answer", "situation_analysis", "action_plan", "career_strategy", "legal_points", "sources", "follow_ups"];
 
   function renderSection(bubble, name, value, ctx) {
     var make = SECTIONS[name];
@@ -572,6 +582,7 @@
     if (answer.situation_analysis && answer.situation_analysis.length) sections.push(HEAD.analysis);
     if (answer.action_plan && answer.action_plan.length) sections.push(HEAD.plan);
     if (answer.career_strategy && answer.career_strategy.length) sections.push(HEAD.strategy);
+    if (answer.legal_points && answer.legal_points.length) sections.push(HEAD.legal);
     if (sections.length) parts.push(sections.join("、") + "があります。");
     if (answer.follow_ups && answer.follow_ups.length) parts.push("続けて聞けること：" + answer.follow_ups.join("、"));
     announce(parts.join(" "));

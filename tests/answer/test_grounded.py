@@ -13,7 +13,11 @@ PROMPTS = Path(__file__).resolve().parents[2] / "prompts"
 
 def test_sentences_never_split_inside_quotes() -> None:
     text = "まず電話します。「お世話になります。担当の〇〇です。」と名乗ります。最後に確認します。"
-    assert sentences(text) == ["まず電話します。", "「お世話になります。担当の〇〇です。」と名乗ります。", "最後に確認します。"]
+    assert sentences(text) == [
+        "まず電話します。",
+        "「お世話になります。担当の〇〇です。」と名乗ります。",
+        "最後に確認します。",
+    ]
 
 
 def test_first_sentence_keeps_the_example_phrasing() -> None:
@@ -26,7 +30,9 @@ def test_first_sentence_keeps_the_example_phrasing() -> None:
 
 def test_signals_read_role_situation_and_feeling() -> None:
     lexicon = load_lexicon(PROMPTS)
-    signals = read_signals("営業です。前任者が入院して連絡が取れず、入札の書類が間に合わなかった。毎日怒られてます", lexicon)
+    signals = read_signals(
+        "営業です。前任者が入院して連絡が取れず、入札の書類が間に合わなかった。毎日怒られてます", lexicon
+    )
     assert signals.role == "営業"
     assert len(signals.situations) == 2
     assert signals.situations[0] == "前任の方が体調を崩して頼れない"  # the most telling situation first
@@ -43,7 +49,9 @@ def test_no_signals_falls_back_to_a_warm_default() -> None:
 
 
 def test_steps_keep_the_articles_order_and_answers_name_their_articles_as_data(engine) -> None:
-    answer = engine.answer_once("営業です。前任が辞めて引き継ぎ2週間。入札の申請書類の締切に間に合わず大口を落としました")
+    answer = engine.answer_once(
+        "営業です。前任が辞めて引き継ぎ2週間。入札の申請書類の締切に間に合わず大口を落としました"
+    )
     assert answer.cited == [answer.sources[0].article_id]
     article = engine.articles[answer.cited[0]]
     plan = article.section(Role.ACTION_PLAN)

@@ -279,10 +279,10 @@ def test_labour_law_and_non_advice_answers_are_returned_as_written(answer: Answe
     assert model.calls == 0
 
 
-async def test_labour_law_answers_stream_as_one_final_answer() -> None:
+def test_labour_law_answers_stream_as_one_final_answer() -> None:
     answer = grounded("labor-rights")
     rewriter = LLMRewriter(GenericFakeChatModel(messages=iter([good_reply()])), PROMPTS, timeout=TIMEOUT)
-    assert [part async for part in rewriter.astream_rewrite(MESSAGE, answer, RETRIEVAL)] == [answer]
+    assert list(rewriter.stream_rewrite(MESSAGE, answer, RETRIEVAL)) == [answer]
 
 
 # ----- unit: failures fall back -------------------------------------------------------------------------------------
@@ -327,18 +327,13 @@ def test_a_hanging_model_is_cut_off_at_the_timeout(caplog: pytest.LogCaptureFixt
     assert "reason=timeout" in caplog.text
 
 
-# ----- unit: async and streaming -------------------------------------------------------------------------------------
-async def test_arewrite_rewrites() -> None:
-    new = await rewriter_for(good_reply()).arewrite(MESSAGE, grounded(), RETRIEVAL)
-    assert new.situation_analysis[0].title == "引き継ぎが短すぎた"
-
-
-async def test_stream_yields_the_opening_in_chunks_then_the_answer() -> None:
+# ----- unit: streaming -----------------------------------------------------------------------------------------------
+def test_stream_yields_the_opening_in_chunks_then_the_answer() -> None:
     old = grounded()
     # GenericFakeChatModel streams its content split on spaces: give the opening a few words.
     reply = good_reply(empathy="入札の 締切を 落としてしまって、 悔しい 夜ですね。")
     rewriter = LLMRewriter(GenericFakeChatModel(messages=iter([reply])), PROMPTS, timeout=TIMEOUT)
-    parts = [part async for part in rewriter.astream_rewrite(MESSAGE, old, RETRIEVAL)]
+    parts = list(rewriter.stream_rewrite(MESSAGE, old, RETRIEVAL))
     chunks, final = [p for p in parts[:-1] if isinstance(p, str)], parts[-1]
     assert len(parts) - 1 == len(chunks) > 1
     assert isinstance(final, Answer)
@@ -347,22 +342,19 @@ async def test_stream_yields_the_opening_in_chunks_then_the_answer() -> None:
     assert_unchanged_contract(final, old)
 
 
-async def test_stream_of_a_bad_reply_ends_with_the_grounded_answer() -> None:
+def test_stream_of_a_bad_reply_ends_with_the_grounded_answer() -> None:
     old = grounded()
     rewriter = LLMRewriter(
         GenericFakeChatModel(messages=iter(['{"empathy": "つらい ですね", "action_plan": [{'])),
         PROMPTS,
         timeout=TIMEOUT,
     )
-    parts = [part async for part in rewriter.astream_rewrite(MESSAGE, old, RETRIEVAL)]
+    parts = list(rewriter.stream_rewrite(MESSAGE, old, RETRIEVAL))
     assert parts[-1] is old
     assert "".join(p for p in parts[:-1] if isinstance(p, str)) == "つらい ですね"  # the preview the client replaces
 
 
 # ----- the real client against a local OpenAI-compatible server ------------------------------------------------------
-# langchain-openai caches its async HTTP client per base URL and timeout, and that client belongs to the event loop
-# that first used it (as in production, where the app has one loop): the async tests here share one loop.
-ONE_LOOP = pytest.mark.asyncio(loop_scope="module")
 # The happy paths stream a whole reply through the fake; they get room so a busy CI machine does not make them flaky.
 ROOMY = 10.0
 
@@ -393,18 +385,9 @@ def test_openai_client_rewrites(server: FakeOpenAI) -> None:
     assert "[P1.1]" in request["messages"][1]["content"]
 
 
-@ONE_LOOP
-async def test_openai_client_rewrites_async(server: FakeOpenAI) -> None:
-    new = await client(server, "normal", timeout=ROOMY).arewrite(MESSAGE, grounded(), RETRIEVAL)
-    assert new.situation_analysis[0].title == "引き継ぎが短すぎた"
-
-
-@ONE_LOOP
-async def test_openai_client_streams_the_opening(server: FakeOpenAI) -> None:
+def test_openai_client_streams_the_opening(server: FakeOpenAI) -> None:
     server.requests.clear()
-    parts = [
-        part async for part in client(server, "normal", timeout=ROOMY).astream_rewrite(MESSAGE, grounded(), RETRIEVAL)
-    ]
+    parts = list(client(server, "normal", timeout=ROOMY).stream_rewrite(MESSAGE, grounded(), RETRIEVAL))
     final = parts[-1]
     assert isinstance(final, Answer) and final.action_plan[0].title == "まず情報を集めて整理する"
     chunks = [p for p in parts[:-1] if isinstance(p, str)]
@@ -438,25 +421,16 @@ def test_openai_client_failures_fall_back(
 
 
 @pytest.mark.parametrize(("mode", "reason"), FAILURES, ids=[m for m, _ in FAILURES])
-@ONE_LOOP
-async def test_openai_client_stream_failures_end_with_the_grounded_answer(
+def test_openai_client_stream_failures_end_with_the_grounded_answer(
     server: FakeOpenAI, mode: str, reason: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     old = grounded()
     started = time.monotonic()
     with caplog.at_level(logging.WARNING, logger="bot.answer.llm"):
-        parts = [part async for part in client(server, mode).astream_rewrite(MESSAGE, old, RETRIEVAL)]
+        parts = list(client(server, mode).stream_rewrite(MESSAGE, old, RETRIEVAL))
     assert parts[-1] is old
     assert time.monotonic() - started < 3 * TIMEOUT
     assert f"reason={reason}" in caplog.text
-
-
-@ONE_LOOP
-async def test_openai_client_async_timeout(server: FakeOpenAI) -> None:
-    old = grounded()
-    started = time.monotonic()
-    assert await client(server, "trickle").arewrite(MESSAGE, old, RETRIEVAL) is old
-    assert time.monotonic() - started < 3 * TIMEOUT
 
 
 def test_openai_client_connection_refused_falls_back(server: FakeOpenAI, caplog: pytest.LogCaptureFixture) -> None:

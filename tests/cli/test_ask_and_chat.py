@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SEED = (ROOT / "tests" / "fixtures" / "seed_consultation.txt").read_text(encoding="utf-8").replace("\n", "")
 CONTRACT_KEYS = {
     "kind", "topic", "sources", "empathy", "situation_analysis", "action_plan", "career_strategy", "follow_ups",
-    "escalation", "safety_tier", "cited", "direct_answer", "text",
+    "escalation", "safety_tier", "cited", "direct_answer", "legal_points", "text",
 }
 
 
@@ -69,6 +69,8 @@ def test_chat_multi_turn_flow(env) -> None:
     out = run.stdout
     assert "■ 現状分析" in out and "■ アクションプラン" in out and "■ キャリア戦略" in out
     assert "会話をリセットしました" in out
-    assert "いちばん近いのはどれでしょうか" in out  # the clarifying question
+    flat = out.replace("\n", "")  # the terminal wraps long lines
+    # The clarifying question acknowledges what they wrote, in their words, then asks.
+    assert "「仕事がつらい」とのこと" in flat and "いちばん近いのはどれでしょうか" in flat
     assert "どういたしまして" in out
     assert "Traceback" not in run.stderr

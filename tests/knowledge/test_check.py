@@ -136,8 +136,18 @@ def test_case_terms_in_items_are_flagged_where_they_stand(tmp_path: Path) -> Non
     path.write_text(text, encoding="utf-8")
     problems, _ = check_library(library)
     flagged = [p for p in problems if "case term" in p.message and "同好会" in p.message]
-    assert flagged and flagged[0].severity == "warning"
+    assert flagged and flagged[0].severity == "error"
     assert text.splitlines()[flagged[0].line - 1].startswith(step[:20])
+
+    # The same words in a marked example sentence are allowed: the composer shows it only to someone who shares them.
+    path.write_text(text.replace("鉄道模型同好会の名簿も見直します。", "例：鉄道模型同好会の名簿も見直します。", 1))
+    problems, _ = check_library(library)
+    assert not [p for p in problems if "同好会" in p.message]
+
+    # ...and so are words an editor lists as general in the front matter.
+    path.write_text(text.replace("\ntags:", "\ngeneral_words: [鉄道模型同好会]\ntags:", 1), encoding="utf-8")
+    problems, _ = check_library(library)
+    assert not [p for p in problems if "同好会" in p.message]
 
 
 def test_an_optional_qa_section_is_read_and_checked(library: Path) -> None:

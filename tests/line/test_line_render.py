@@ -300,3 +300,16 @@ def test_a_direct_answer_opens_the_line_reply(engine_for_render=None) -> None:
     first = render_answer(answer, replies)[0]
     assert first["type"] == "text" and "Q. 退職って何か月前に言えばいい？" in first["text"]
     assert "A. 目安は就業規則の申し出期限です。" in first["text"]
+
+
+def test_a_labour_answer_shows_what_the_law_says_in_its_own_bubble(engine) -> None:
+    answer = engine.answer_once("固定残業代って、決められた時間を超えた分は出ないんですか？")
+    assert answer.legal_points
+    messages = render_answer(answer, engine.replies)
+    check(messages)
+    carousel = next(m for m in messages if m["type"] == "flex")["contents"]
+    bubbles = {b["header"]["contents"][0]["text"]: b for b in carousel["contents"]}
+    legal = bubbles[engine.replies["headings"]["legal"]]
+    shown = json.dumps(legal, ensure_ascii=False)
+    assert all(point in shown for point in answer.legal_points)
+    assert "総合労働相談コーナー" in shown

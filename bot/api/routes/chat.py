@@ -44,7 +44,7 @@ from bot.channels.web.models import (
     web_answer,
 )
 from bot.channels.web.ratelimit import RateLimiter, make_rate_limiter, retry_after_header
-from bot.channels.web.streaming import SSE_HEADERS, event_stream, install_streaming_rewriter
+from bot.channels.web.streaming import SSE_HEADERS, event_stream
 from bot.channels.web.visitors import (
     TOKEN_HEADER,
     new_conversation_id,
@@ -93,12 +93,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     ping = getattr(web.limiter, "ping", None)
     if ping is not None:  # Redis configured: reported, but the limits fall back to in-process counting without it
         app.state.readiness.add_probe("redis", ping, optional=True)
-    services = getattr(app.state, "services", None)
-    undo = install_streaming_rewriter(services.engine) if services is not None else (lambda: None)
     try:
         yield
     finally:
-        undo()
         if web.streams:  # turns still running for visitors who left: let them store their answers
             await asyncio.wait(set(web.streams), timeout=30)
         await web.limiter.aclose()
@@ -198,12 +195,18 @@ def _message_text(body: MessageIn, settings: Settings) -> str:
 
 
 async def _run_turn(
-    request: Request, engine: DialogueEngine, settings: Settings, conversation_id: str, text: str, owner: str
+    request: Request,
+    engine: DialogueEngine,
+    settings: Settings,
+    conversation_id: str,
+    text: str,
+    owner: str,
+    on_token: Callable[[str], None] | None = None,
 ) -> ChatReply:
-    # The engine is sync and serialises one conversation's turns itself; to_thread carries the context (LLM tokens).
+    # The engine is sync and serialises one conversation's turns itself.
     started = time.perf_counter()
     try:
-        reply = await asyncio.to_thread(partial(engine.handle, conversation_id, text, owner=owner))
+        reply = await asyncio.to_thread(partial(engine.handle, conversation_id, text, owner=owner, on_token=on_token))
     except ConversationGone:  # deleted while this message waited for the turn before it
         raise HTTPException(status_code=404, detail=GONE_MESSAGE) from None
     except Exception as exc:
@@ -329,8 +332,8 @@ async def stream_message(
 ) -> StreamingResponse:
     text = _message_text(body, settings)
 
-    async def run_turn() -> dict[str, Any]:
-        reply = await _run_turn(request, engine, settings, conversation_id, text, owner)
+    async def run_turn(on_token: Callable[[str], None]) -> dict[str, Any]:
+        reply = await _run_turn(request, engine, settings, conversation_id, text, owner, on_token)
         return reply.model_dump(mode="json")
 
     stream = event_stream(

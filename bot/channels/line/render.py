@@ -46,7 +46,7 @@ Message = dict[str, Any]
 SOFT_TEXT = 1000  # UTF-16 units per text message when a long plain answer has to be split (about a phone screen)
 ALT_TEXT = 400  # notifications show the start of it; shorter than LINE's 1500 on purpose
 STEP_TITLE_MAX = 40  # "顧客引き継ぎシート：得意先ごとに…" -> the part before "：" names the step
-COLORS = {"analysis": "#2F6690", "action": "#2E7D5B", "strategy": "#7A4E9E", "sources": "#5F6B7A"}
+COLORS = {"analysis": "#2F6690", "action": "#2E7D5B", "strategy": "#7A4E9E", "legal": "#8A5A00", "sources": "#5F6B7A"}
 TEXT_COLOR = "#333333"
 MUTED = "#8A8F98"
 
@@ -219,7 +219,7 @@ def _flex(answer: Answer, replies: dict[str, Any], options: RenderOptions) -> Me
         bubbles.append(_points_bubble(headings["analysis"], "なぜこうなっているのか", points, COLORS["analysis"]))
     groups = answer.action_plan
     if groups:
-        room = MAX_BUBBLES - len(bubbles) - (1 if answer.career_strategy else 0) - 1
+        room = MAX_BUBBLES - len(bubbles) - (1 if answer.career_strategy else 0) - (1 if answer.legal_points else 0) - 1
         per_bubble = max(1, math.ceil(len(groups) / max(1, room)))
         chunks = [groups[i : i + per_bubble] for i in range(0, len(groups), per_bubble)]
         for n, chunk in enumerate(chunks, start=1):
@@ -228,6 +228,9 @@ def _flex(answer: Answer, replies: dict[str, Any], options: RenderOptions) -> Me
     if answer.career_strategy:
         points = [(p.title, p.detail) for p in answer.career_strategy]
         bubbles.append(_points_bubble(headings["strategy"], "これからのキャリアを考える", points, COLORS["strategy"]))
+    if answer.legal_points:
+        points = [("", p) for p in answer.legal_points] + [("", replies["phrases"]["legal_note"])]
+        bubbles.append(_points_bubble(headings["legal"], "一般的な情報です", points, COLORS["legal"]))
     bubbles.append(_sources_bubble(answer, replies))
     if len(bubbles) > 1:
         first = bubbles[0]

@@ -10,10 +10,8 @@ Events, in order (each `data:` is one JSON object):
 While the engine works, a comment line (`: heartbeat`) goes out every WEB_HEARTBEAT_SECONDS so proxies keep the
 connection open; responses carry `X-Accel-Buffering: no` and `Cache-Control: no-cache` so nothing buffers them.
 
-LLM mode: the engine calls its rewriter synchronously inside `handle`. `StreamingRewriter` wraps that rewriter; when a
-web stream is listening (a context variable, which `asyncio.to_thread` carries into the worker thread) it runs
-`LLMRewriter.astream_rewrite` on the event loop, forwards the opening's tokens to the stream, and hands the final
-answer back to the engine, which stores it as usual. Without a listener (LINE, the CLI) it is the plain rewriter.
+LLM mode: the composer's `advice_stream` yields the opening as the model writes it; the engine hands each piece to the
+`on_token` callback of its turn, which runs on the engine's worker thread and queues a `token` event on the loop.
 """
 
 from __future__ import annotations
@@ -22,11 +20,7 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import Any
-
-from bot.answer.model import Answer
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +36,10 @@ SECTION_ORDER = (
     "situation_analysis",
     "action_plan",
     "career_strategy",
+    "legal_points",
     "sources",
     "follow_ups",
 )
-# Bridge deadline on top of the rewriter's own timeout (which already bounds the LLM call).
-_BRIDGE_SLACK = 5.0
 
 
 def sse(event: str, data: Any) -> str:
@@ -58,65 +51,6 @@ def comment(text: str) -> str:
     return f": {text}\n\n"
 
 
-@dataclass
-class TokenSink:
-    loop: asyncio.AbstractEventLoop
-    queue: asyncio.Queue[tuple[str, Any]]
-
-    def emit(self, event: str, data: Any) -> None:
-        # Only called on the loop (the bridge coroutine runs there).
-        self.queue.put_nowait((event, data))
-
-
-_sink: ContextVar[TokenSink | None] = ContextVar("web_token_sink", default=None)
-
-
-class StreamingRewriter:
-    """Wraps the engine's `LLMRewriter` so a web stream sees the opening's tokens; otherwise transparent."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    def rewrite(self, message: str, answer: Answer, retrieval: Any) -> Answer:
-        sink = _sink.get()
-        if sink is None or sink.loop.is_closed():
-            rewritten: Answer = self.inner.rewrite(message, answer, retrieval)
-            return rewritten
-        future = asyncio.run_coroutine_threadsafe(self._stream(message, answer, retrieval, sink), sink.loop)
-        try:
-            return future.result(timeout=float(getattr(self.inner, "timeout", 20.0)) + _BRIDGE_SLACK)
-        except Exception as exc:  # the grounded answer is always a correct reply
-            future.cancel()
-            log.warning("llm stream bridge fell back to the grounded answer: %s", type(exc).__name__)
-            return answer
-
-    async def _stream(self, message: str, answer: Answer, retrieval: Any, sink: TokenSink) -> Answer:
-        final = answer
-        async for part in self.inner.astream_rewrite(message, answer, retrieval):
-            if isinstance(part, str):
-                sink.emit("token", {"text": part})
-            else:
-                final = part
-        return final
-
-
-def install_streaming_rewriter(engine: Any) -> Callable[[], None]:
-    """Wrap `engine.rewriter` when it can stream; returns the undo."""
-    inner = getattr(engine, "rewriter", None)
-    if inner is None or isinstance(inner, StreamingRewriter) or not hasattr(inner, "astream_rewrite"):
-        return lambda: None
-    engine.rewriter = StreamingRewriter(inner)
-
-    def undo() -> None:
-        if isinstance(engine.rewriter, StreamingRewriter) and engine.rewriter.inner is inner:
-            engine.rewriter = inner
-
-    return undo
-
-
 def answer_sections(answer: dict[str, Any]) -> list[tuple[str, Any]]:
     """The answer's non-empty parts in display order."""
     return [(name, answer[name]) for name in SECTION_ORDER if answer.get(name)]
@@ -125,23 +59,24 @@ def answer_sections(answer: dict[str, Any]) -> list[tuple[str, Any]]:
 async def event_stream(
     *,
     conversation_id: str,
-    run_turn: Callable[[], Awaitable[dict[str, Any]]],
+    run_turn: Callable[[Callable[[str], None]], Awaitable[dict[str, Any]]],
     heartbeat: float,
     background: set[asyncio.Task[Any]],
 ) -> AsyncIterator[str]:
-    """The SSE body of one turn. `run_turn` returns the `done` payload (a ChatReply as JSON data)."""
+    """The SSE body of one turn. `run_turn(on_token)` returns the `done` payload (a ChatReply as JSON data); it calls
+    `on_token` from the engine's thread with each piece of the opening an LLM writes."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
-    sink = TokenSink(loop, queue)
+
+    def on_token(text: str) -> None:
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(queue.put_nowait, ("token", {"text": text}))
 
     async def produce() -> None:
-        reset = _sink.set(sink)
         try:
-            queue.put_nowait(("done", await run_turn()))
+            queue.put_nowait(("done", await run_turn(on_token)))
         except Exception as exc:
             queue.put_nowait(("failed", exc))
-        finally:
-            _sink.reset(reset)
 
     # The turn runs to completion even when the visitor goes away: its answer is stored and shows after a reload.
     task = asyncio.create_task(produce())

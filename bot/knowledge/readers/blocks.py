@@ -208,6 +208,7 @@ def make_article(
         reviewed=meta.get("reviewed"),  # type: ignore[arg-type]
         references=meta.get("references") or [],  # type: ignore[arg-type]
         phrasings=meta.get("phrasings") or [],  # type: ignore[arg-type]
+        general_words=meta.get("general_words") or [],  # type: ignore[arg-type]
         lead=lead,
         sections=sections,
     )

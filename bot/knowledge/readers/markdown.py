@@ -56,11 +56,12 @@ def _coerce_meta(meta: dict[str, Any], text: str, path: str) -> dict[str, Any]:
             raise ArticleFormatError(
                 path, _meta_line(text, "reviewed"), f"reviewed must be a date like 2026-11-28, not {reviewed!r}"
             ) from exc
-    phrasings = out.get("phrasings")
-    if phrasings is not None:
-        if not isinstance(phrasings, list) or not all(isinstance(p, str | int) for p in phrasings):
-            raise ArticleFormatError(path, _meta_line(text, "phrasings"), "phrasings must be a list of short texts")
-        out["phrasings"] = [str(p).strip() for p in phrasings if str(p).strip()]
+    for key in ("phrasings", "general_words"):
+        values = out.get(key)
+        if values is not None:
+            if not isinstance(values, list) or not all(isinstance(v, str | int) for v in values):
+                raise ArticleFormatError(path, _meta_line(text, key), f"{key} must be a list of short texts")
+            out[key] = [str(v).strip() for v in values if str(v).strip()]
     refs = out.get("references") or []
     if not isinstance(refs, list):
         raise ArticleFormatError(path, _meta_line(text, "references"), "references must be a list")
