@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -66,6 +67,9 @@ def _serve(args: argparse.Namespace) -> int:
     settings = get_settings()
     # Our own loggers at LOG_LEVEL (message text is never logged at INFO; see the privacy rule in README).
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    workers = max(1, args.workers or int(os.environ.get("WEB_CONCURRENCY") or 1))
+    if workers > 1:
+        _prepare_multiprocess_metrics()
     uvicorn.run(
         "bot.api.main:create_app",
         server_header=False,  # no `Server: uvicorn`: SecurityHeadersMiddleware sends a neutral one
@@ -74,8 +78,31 @@ def _serve(args: argparse.Namespace) -> int:
         host=args.host or settings.host,
         port=args.port or settings.port,
         log_level=settings.log_level.lower(),
+        workers=workers,
+        # Longer than the LINE channel's drain (10 s) and the web chat's wait for streams still running (30 s).
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
     return 0
+
+
+GRACEFUL_SHUTDOWN_SECONDS = 40
+
+
+def _prepare_multiprocess_metrics() -> None:
+    """Several worker processes: prometheus-client keeps each one's values in files under PROMETHEUS_MULTIPROC_DIR
+    (a fresh temporary directory unless set), and /metrics sums them. Files of an earlier run are removed first, or
+    their counts would be added to this run's."""
+    import tempfile
+    from pathlib import Path
+
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not directory:
+        directory = tempfile.mkdtemp(prefix="bot-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory  # inherited by the worker processes
+    path = Path(directory)
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):
+        stale.unlink()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve the web chat, widget and LINE webhook")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    serve.add_argument(
+        "--workers", type=int, help="worker processes (default: WEB_CONCURRENCY or 1); metrics are summed over them"
+    )
     serve.set_defaults(handler=_serve)
 
     knowledge = sub.add_parser("knowledge", help="work with the article library")

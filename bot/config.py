@@ -40,7 +40,10 @@ class Settings(BaseSettings):
     line_group_keyword: str = Field(default="#相談", alias="LINE_GROUP_KEYWORD")
     line_worker_concurrency: int = Field(default=8, ge=1, alias="LINE_WORKER_CONCURRENCY")
     # A claimed inbox event whose worker went silent this long is taken over (crashed process).
-    line_inbox_stale_seconds: float = Field(default=120.0, gt=0, alias="LINE_INBOX_STALE_SECONDS")
+    # A live worker renews its claims every quarter of this; a dead worker's events are taken over after it.
+    line_inbox_stale_seconds: float = Field(default=20.0, gt=0, alias="LINE_INBOX_STALE_SECONDS")
+    # How long an event is retried (outages of Chroma, the database, LINE) before one apology is pushed instead.
+    line_retry_budget_seconds: float = Field(default=600.0, gt=0, alias="LINE_RETRY_BUDGET_SECONDS")
     line_inbox_poll_seconds: float = Field(default=1.0, gt=0, alias="LINE_INBOX_POLL_SECONDS")
     # Reply tokens last about a minute after the webhook arrives; past this age the answer is pushed instead.
     line_reply_window_seconds: float = Field(default=50.0, ge=0, alias="LINE_REPLY_WINDOW_SECONDS")

@@ -11,6 +11,8 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 KNOWLEDGE = ROOT / "knowledge"
 IN_CI = bool(os.environ.get("CI"))
+# PostgreSQL session fixtures (pg_admin, pg_session_url) for every directory.
+pytest_plugins = ["pgfixtures"]
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +42,9 @@ def index_settings():
 
     settings = Settings(DATA_DIR=DATA, KNOWLEDGE_DIR=KNOWLEDGE)
     build_e5_model(default_e5_path(settings.models_dir))
-    build_head(settings.models_dir, training_dir(ROOT / "training"))  # the crisis head: a no-op when `make prepare` built it
+    build_head(
+        settings.models_dir, training_dir(ROOT / "training")
+    )  # the crisis head: a no-op when `make prepare` built it
     # Incremental: a no-op when `make prepare` already indexed this library.
     build_index(make_chroma_client(settings), library_chunks(load_library(KNOWLEDGE)), build_embeddings(settings))
     return settings
@@ -73,3 +77,20 @@ def services(app_settings, searcher):
 @pytest.fixture
 def engine(services):
     return services.engine
+
+
+REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """A running Redis (CI must provide one: the test fails there instead of skipping)."""
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
+    except redis.RedisError as exc:
+        if IN_CI:
+            pytest.fail(f"Redis is not reachable at {REDIS_URL} (CI needs it): {exc}")
+        pytest.skip(f"Redis is not reachable at {REDIS_URL}: {exc}")
+    return REDIS_URL

@@ -3,27 +3,34 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from tenacity import AsyncRetrying, RetryCallState, wait_exponential_jitter
 
 from bot.api.access_log import AccessLogMiddleware
 from bot.api.metrics import Metrics
+from bot.api.readiness import Readiness
 from bot.api.routes import chat, health, line
 from bot.api.security import SecurityHeadersMiddleware
 from bot.channels.web.budget import IPBudgetMiddleware
 from bot.channels.web.middleware import BodySizeLimitMiddleware, CORSMiddleware, cors_options
 from bot.config import Settings, get_settings
 from bot.dialogue.factory import Services, build_engine
+from bot.outages import RETRY_AFTER_SECONDS, WEB_UNAVAILABLE_MESSAGE, outage_exception_types, unavailable_dependency
+from bot.retrieval.follow import IndexFollower
 
 log = logging.getLogger(__name__)
 
 # Each channel owns its clients and workers through its own lifespan, entered after the engine is up.
 CHANNEL_LIFESPANS = (chat.lifespan, line.lifespan)
+# The longest wait between two engine builds while a dependency is down.
+BUILD_RETRY_MAX_SECONDS = 30
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
@@ -33,27 +40,47 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
         app.state.metrics = Metrics()
-        app.state.readiness = {"engine": "starting"}
-        app.state.services = services
-        if services is None:
-            try:
-                # Loading models and the index takes seconds: do it off the event loop.
-                app.state.services = await asyncio.to_thread(build_engine, settings, metrics=app.state.metrics)
-            except Exception as exc:
-                log.error("engine unavailable: %s", exc)
-                app.state.not_ready_reason = str(exc)
-                app.state.readiness = {"engine": f"unavailable: {exc}"}
-        if app.state.services is not None:
-            engine = app.state.services.engine
-            if engine.metrics is None:
-                engine.metrics = app.state.metrics
-            # Rules alone are a degraded safety net: say so, so an operator runs `bot models build`.
-            safety = "ok" if engine.safety.learned else "rules only: run `bot models build`"
-            app.state.readiness = {"engine": "ok", "store": "ok", "safety": safety}
+        readiness = Readiness()
+        app.state.readiness = readiness
+        readiness.set("engine", "starting")
+        app.state.services = None
+        builder: asyncio.Task[None] | None = None
         async with AsyncExitStack() as stack:
-            for channel in CHANNEL_LIFESPANS:
-                await stack.enter_async_context(channel(app))
-            yield
+            stack.callback(readiness.close)
+
+            async def serve(built: Services) -> None:
+                """The engine is up: answer, probe its dependencies on /readyz, start the channels."""
+                engine = built.engine
+                if engine.metrics is None:
+                    engine.metrics = app.state.metrics
+                app.state.services = built
+                readiness.add_sync_probe("store", built.store.ping)
+                # The searcher is swapped when the index switches: probe whichever is current.
+                readiness.add_sync_probe("index", lambda: built.searcher.collection.count())
+                follower = asyncio.create_task(IndexFollower(settings, built).run(), name="index-follower")
+                stack.push_async_callback(cancel_and_wait, follower)
+                # Rules alone are a degraded safety net: say so, so an operator runs `bot models build`.
+                readiness.set("safety", "ok" if engine.safety.learned else "rules only: run `bot models build`")
+                readiness.set("engine", "ok")
+                for channel in CHANNEL_LIFESPANS:
+                    await stack.enter_async_context(channel(app))
+
+            if services is not None:
+                await serve(services)
+            else:
+                try:
+                    # Loading models and the index takes seconds: do it off the event loop.
+                    await serve(await asyncio.to_thread(build_engine, settings, metrics=app.state.metrics))
+                except Exception as exc:
+                    # A dependency is down at start-up (the database, Chroma, an index not built yet): serve
+                    # /healthz and honest 503s meanwhile, and keep trying until it is back.
+                    not_ready(app, exc)
+                    builder = asyncio.create_task(build_until_ready(app, serve))
+            try:
+                yield
+            finally:
+                if builder is not None:
+                    await cancel_and_wait(builder)
         if services is None and app.state.services is not None:
             app.state.services.store.close()
 
@@ -82,6 +109,24 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             status_code=422,
         )
 
+    async def outage(request: Request, exc: Exception) -> JSONResponse:
+        # An outage, not a bug: one line in the log (no traceback, no parameters: they may be message text), and a
+        # 503 the widget shows with its retry button.
+        dependency = unavailable_dependency(exc) or "a dependency"
+        log.warning(
+            "%s %s: the %s is unavailable (%s)", request.method, request.url.path, dependency, type(exc).__name__
+        )
+        return JSONResponse(
+            {"error": "unavailable", "message": WEB_UNAVAILABLE_MESSAGE},
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+
+    # Registered per class: Starlette re-raises whatever reaches the catch-all handler below (a traceback per
+    # request in the server log), which is right for bugs and wrong for a database restart.
+    for exc_type in outage_exception_types():
+        app.add_exception_handler(exc_type, outage)
+
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         # Log the failure (no message text is part of an exception we raise), answer without a stack trace.
@@ -104,6 +149,43 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(AccessLogMiddleware)
     return app
+
+
+async def cancel_and_wait(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def not_ready(app: FastAPI, exc: BaseException) -> None:
+    log.error("engine unavailable: %s", exc)
+    app.state.not_ready_reason = str(exc)
+    app.state.readiness.set("engine", f"unavailable: {type(exc).__name__}: {exc}"[:300])
+
+
+async def build_until_ready(app: FastAPI, serve: Callable[[Services], Awaitable[None]]) -> None:
+    """Retry the engine build in the background, backing off with jitter (several workers restarting together do
+    not hammer a database that just came back), until it succeeds or the app shuts down."""
+    settings: Settings = app.state.settings
+
+    def log_retry(state: RetryCallState) -> None:
+        outcome = state.outcome
+        if outcome is not None and outcome.failed:
+            not_ready(app, outcome.exception() or RuntimeError("engine build failed"))
+        log.info("engine build: attempt %d failed, next in %.1f s", state.attempt_number, state.upcoming_sleep)
+
+    retrying = AsyncRetrying(
+        wait=wait_exponential_jitter(initial=1, max=BUILD_RETRY_MAX_SECONDS),
+        before_sleep=log_retry,
+        reraise=True,
+    )
+    # The first attempt failed in the lifespan already: start with a wait.
+    await asyncio.sleep(1)
+    async for attempt in retrying:
+        with attempt:
+            built = await asyncio.to_thread(build_engine, settings, metrics=app.state.metrics)
+    log.info("engine build: succeeded after a failed start; now serving")
+    await serve(built)
 
 
 def _error_code(status: int) -> str:

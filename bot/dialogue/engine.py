@@ -14,7 +14,10 @@ from __future__ import annotations
 import logging
 import threading
 import weakref
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from bot.answer.composer import AnswerComposer, TokenCallback
@@ -62,9 +65,16 @@ class EngineReply:
 
 
 class ConversationLocks:
-    """One lock per conversation id, dropped when nobody holds a reference."""
+    """One lock per conversation id, dropped when nobody holds a reference.
 
-    def __init__(self) -> None:
+    A lock is this process's thread lock, then the store's cross-process conversation lock (PostgreSQL's advisory
+    lock; nothing more on SQLite, which serves one process): turns and deletions of one conversation run one at a
+    time across every worker sharing the database, and threads of one process queue here without each holding a
+    database connection while they wait.
+    """
+
+    def __init__(self, store: Store | None = None) -> None:
+        self._store = store
         self._guard = threading.Lock()
         self._locks: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
 
@@ -72,21 +82,42 @@ class ConversationLocks:
         with self._guard:
             lock = self._locks.get(conversation_id)
             if lock is None:
-                lock = _Lock()
+                shared = None if self._store is None else partial(self._store.conversation_lock, conversation_id)
+                lock = _Lock(shared)
                 self._locks[conversation_id] = lock
             return lock
 
 
 class _Lock:
     # threading.Lock cannot be weak-referenced; a tiny wrapper can.
-    def __init__(self) -> None:
+    def __init__(self, shared: Callable[[], AbstractContextManager[None]] | None = None) -> None:
         self._lock = threading.Lock()
+        self._shared = shared
+        self._held: AbstractContextManager[None] | None = None  # only touched by the thread holding _lock
 
     def __enter__(self) -> None:
         self._lock.acquire()
+        if self._shared is None:
+            return
+        try:
+            held = self._shared()
+            held.__enter__()
+        except BaseException:
+            self._lock.release()
+            raise
+        self._held = held
 
     def __exit__(self, *exc: object) -> None:
-        self._lock.release()
+        held, self._held = self._held, None
+        try:
+            if held is not None:
+                held.__exit__(None, None, None)
+        finally:
+            self._lock.release()
+
+
+class ConversationGone(Exception):
+    """The conversation was deleted (or given to another owner) before this turn could run: nothing is stored."""
 
 
 class DialogueEngine:
@@ -107,7 +138,7 @@ class DialogueEngine:
         # Rules only unless a learned head is given (the factory loads the one `bot models build` trained).
         self.safety = safety or SafetyCheck(None)
         self.metrics = metrics  # counts escalations and check-ins by kind (`/metrics`); None in the CLI
-        self._locks = ConversationLocks()
+        self._locks = ConversationLocks(store)
 
     @property
     def articles(self) -> dict[str, Article]:
@@ -128,11 +159,27 @@ class DialogueEngine:
         text: str,
         *,
         channel_message_id: str | None = None,
+        owner: str | None = None,
         on_token: TokenCallback | None = None,
     ) -> EngineReply:
-        """Answer one message. Turns of one conversation are processed strictly one after another. `on_token`
-        receives the answer's opening as an LLM writes it (a preview; the returned answer is authoritative)."""
+        """Answer one message. Turns of one conversation are processed strictly one after another, on every worker.
+
+        `channel_message_id` makes the turn idempotent: a message already answered (a retry after a crash or an
+        outage, a redelivery) gets the stored answer back and stores nothing again. The turn's writes (the user's
+        message, the answer, the state, the pruning) commit in one transaction, so a turn that fails stores nothing.
+        `owner` (the web visitor's token hash): the turn runs only while the conversation is bound to that owner,
+        checked under the lock, so a deletion that got the lock first is never undone by a turn queued behind it
+        (raises ConversationGone). `on_token` receives the answer's opening as an LLM writes it (a preview; the
+        returned answer is authoritative).
+        """
         with self._locks.get(conversation_id):
+            if owner is not None and self.store.owner_of(conversation_id) != owner:
+                raise ConversationGone(conversation_id)
+            if channel_message_id is not None:
+                earlier = self.store.answer_to(conversation_id, channel_message_id)
+                if earlier is not None and earlier.answer is not None:
+                    log.info("engine: message already answered; the stored answer is returned")
+                    return EngineReply(Answer.model_validate(earlier.answer), earlier.id)
             state = self.store.get_state(conversation_id) or ConversationState()
             memory = state.extra.get(MEMORY_KEY)
             previous = self._previous_user_messages(conversation_id) if memory else []
@@ -144,17 +191,18 @@ class DialogueEngine:
                 return EngineReply(
                     answer, 0, deleted=True
                 )  # nothing is stored: the user asked for their data to be gone
-            self.store.add_turn(conversation_id, "user", text, channel_message_id=channel_message_id)
             answer = self._answer(Turn(text, state, decision, on_token))
             remembered = self.safety.remember(decision, memory)
             if remembered is None:
                 state.extra.pop(MEMORY_KEY, None)
             else:
                 state.extra[MEMORY_KEY] = remembered
-            turn_id = self.store.add_turn(conversation_id, "bot", answer.text, answer=answer.model_dump(mode="json"))
             state.last_kind = answer.kind
-            self.store.save_state(conversation_id, state)
-            self.store.prune_turns(conversation_id, HISTORY_TURNS)
+            with self.store.transaction() as tx:
+                tx.add_turn(conversation_id, "user", text, channel_message_id=channel_message_id)
+                turn_id = tx.add_turn(conversation_id, "bot", answer.text, answer=answer.model_dump(mode="json"))
+                tx.save_state(conversation_id, state)
+                tx.prune_turns(conversation_id, HISTORY_TURNS)
             return EngineReply(answer, turn_id)
 
     def answer_once(self, text: str) -> Answer:

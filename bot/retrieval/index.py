@@ -1,8 +1,14 @@
 """The vector index in Chroma: incremental builds into a fresh collection, then an atomic switch.
 
 A build never edits the collection the server reads. It writes a new collection (copying the vectors of unchanged
-chunks, embedding only new or changed ones), then moves the pointer and drops the old collection. So a server
-never sees a half-built index, and an interrupted `bot index` leaves the previous index in place.
+chunks, embedding only new or changed ones), then moves the pointer. So a server never sees a half-built index, and
+an interrupted `bot index` leaves the previous index in place.
+
+Versioned switching, for workers that keep serving while `bot index --rebuild` runs: the collection that was
+active is marked retired (with the time) and stays readable; workers follow the pointer (`bot.retrieval.follow`,
+every few seconds) and reopen, and a turn already searching the old collection finishes on it. A retired
+collection is dropped by a later build once it has been retired for `RETIRED_KEEP_SECONDS`, far longer than any
+worker needs to follow the pointer.
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ log = logging.getLogger(__name__)
 POINTER_COLLECTION = "bot_index_pointer"
 CHUNK_PREFIX = "chunks_"
 BATCH = 64
+# How long a collection that was switched away from stays readable (workers follow the pointer within seconds).
+RETIRED_KEEP_SECONDS = 3600.0
 
 
 def make_chroma_client(settings: Settings) -> Any:
@@ -62,11 +70,15 @@ def _pointer(client: Any) -> Any:
 
 def active_collection_name(client: Any) -> str | None:
     try:
-        meta = _pointer(client).metadata or {}
+        return read_active(client)
     except Exception:
         log.exception("cannot read the index pointer")
         return None
-    name = meta.get("active") or None
+
+
+def read_active(client: Any) -> str | None:
+    """The active collection's name (None before the first build); raises when Chroma cannot be read."""
+    name = (_pointer(client).metadata or {}).get("active") or None
     return str(name) if name else None
 
 
@@ -164,18 +176,49 @@ def build_index(
     except BaseException:
         client.delete_collection(name)
         raise
-    _set_active(client, name, {"embedder": embedder_name, "chunks": len(chunks), "articles": articles})
-    _drop_stale_collections(client, keep=name)
+    switch_active(client, name, {"embedder": embedder_name, "chunks": len(chunks), "articles": articles})
     return IndexReport(
         articles, len(chunks), len(to_embed), len(unchanged), len(removed), time.perf_counter() - start, name, True
     )
 
 
-def _drop_stale_collections(client: Any, keep: str) -> None:
+def switch_active(
+    client: Any, name: str, info: dict[str, Any], *, keep_retired_seconds: float = RETIRED_KEEP_SECONDS
+) -> None:
+    """Make `name` the active collection; the one it replaces is retired (still readable), and collections
+    retired more than `keep_retired_seconds` ago are dropped."""
+    previous = active_collection_name(client)
+    _set_active(client, name, info)
+    now = time.time()
+    if previous and previous != name:
+        try:
+            old = client.get_collection(previous, embedding_function=None)
+            old.modify(metadata={**_own_metadata(old.metadata), "retired_at": now})
+        except Exception:
+            log.warning("could not mark %s retired; it is dropped by a later build", previous)
+    _drop_retired_collections(client, keep={name, previous or ""}, older_than=now - keep_retired_seconds)
+
+
+def _own_metadata(metadata: dict[str, Any] | None) -> dict[str, Any]:
+    # The distance function is fixed at creation and may not be passed to modify().
+    return {k: v for k, v in (metadata or {}).items() if not k.startswith("hnsw:")}
+
+
+def _drop_retired_collections(client: Any, keep: set[str], older_than: float) -> None:
+    """Drop chunk collections retired before `older_than`, and ones never marked retired (left by a build from
+    before versioned switching, or one that crashed without cleaning up) unless they are being built now."""
     for entry in client.list_collections():
         name = entry if isinstance(entry, str) else entry.name
-        if name.startswith(CHUNK_PREFIX) and name != keep:
-            try:
-                client.delete_collection(name)
-            except Exception:
-                log.debug("could not drop %s", name)
+        if not name.startswith(CHUNK_PREFIX) or name in keep:
+            continue
+        try:
+            meta = client.get_collection(name, embedding_function=None).metadata or {}
+            retired_at = meta.get("retired_at")
+            if retired_at is None and meta.get("state") == "building":
+                continue  # another `bot index` is writing it right now
+            if retired_at is not None and float(retired_at) > older_than:
+                continue  # a worker may still be reading it
+            client.delete_collection(name)
+            log.info("dropped the retired index collection %s", name)
+        except Exception:
+            log.debug("could not drop %s", name)

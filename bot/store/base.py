@@ -6,11 +6,16 @@ worker) run each call in a thread. Keeping one sync interface keeps both backend
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field, field_validator
+
+if TYPE_CHECKING:
+    from bot.store.conversations import Conversations
 
 Role = Literal["user", "bot"]
 ROLES: frozenset[str] = frozenset({"user", "bot"})
@@ -84,13 +89,22 @@ class InboxEvent:
     event_id: str
     conversation_key: str
     payload: str
-    attempts: int  # claims so far, this one included
+    attempts: int  # claims since the event was last released by a live worker, this one included
     accepted_at: datetime
 
 
 @runtime_checkable
 class Store(Protocol):
     """Conversations, feedback, web bindings, the channel inbox and the sent-answer ledger."""
+
+    # The caller's transaction and the conversation lock
+    def transaction(self) -> AbstractContextManager[Conversations]:
+        """One writing transaction for several conversation queries: all commit together or none does."""
+        ...
+
+    def conversation_lock(self, conversation_id: str) -> AbstractContextManager[None]:
+        """Held by a turn or a deletion: other processes' turns and deletions of the conversation wait for it."""
+        ...
 
     # Conversations
     def add_turn(
@@ -105,6 +119,10 @@ class Store(Protocol):
 
     def recent_turns(self, conversation_id: str, limit: int) -> list[Turn]:
         """The last `limit` turns, oldest first."""
+        ...
+
+    def answer_to(self, conversation_id: str, channel_message_id: str) -> Turn | None:
+        """The bot turn that answered the stored user message `channel_message_id` (None when not stored)."""
         ...
 
     def get_state(self, conversation_id: str) -> ConversationState | None: ...
@@ -140,13 +158,23 @@ class Store(Protocol):
         """False when (source, event_id) was accepted before: the durable dedupe of redeliveries."""
         ...
 
+    def inbox_accept_many(self, source: str, events: Sequence[tuple[str, str, str]]) -> list[bool]:
+        """inbox_accept for (event_id, conversation_key, payload) items, in one transaction."""
+        ...
+
     def inbox_claim(
         self, source: str, worker_id: str, *, limit: int = 10, stale_after_seconds: float = 300
     ) -> list[InboxEvent]: ...
 
     def inbox_done(self, event_pk: int) -> None: ...
 
-    def inbox_failed(self, event_pk: int, error: str, *, retry: bool) -> None: ...
+    def inbox_failed(self, event_pk: int, error: str, *, retry: bool) -> None:
+        """retry=True: pending again (the caller owns the retry budget); retry=False: failed for good."""
+        ...
+
+    def inbox_heartbeat(self, source: str, worker_id: str, event_pks: Sequence[int]) -> int:
+        """Renew the worker's live claims on these events; returns how many were renewed."""
+        ...
 
     def inbox_forget(self, conversation_key: str) -> int:
         """Finished events of that key keep only their ids; returns how many were emptied."""

@@ -24,8 +24,9 @@ def open_store(url: str, *, migrate: bool = True, max_attempts: int = DEFAULT_MA
     """The store for `url` (`sqlite:///...`, `postgresql://...`, `postgresql+psycopg://...`).
 
     With `migrate`, runs `alembic upgrade head` first: a no-op when the schema is current, and safe when several
-    processes start at once (they take turns under a database lock). `max_attempts` bounds how often one inbox
-    event is tried before it is marked failed for good.
+    processes start at once (they take turns under a database lock). `max_attempts` bounds how many workers in a
+    row may be lost while holding one inbox event before it is given up (a live worker's retries are bounded by the
+    worker's own budget).
     """
     store = _open(url, max_attempts)
     if migrate:

@@ -81,6 +81,9 @@ turns = Table(
     CheckConstraint("role IN ('user', 'bot')", name="role"),
     # (conversation_id, id) serves recent_turns, prune_turns and deletes; unsend scans one bounded history.
     Index(None, "conversation_id", "id"),
+    # A channel's message is stored once however often it is retried or redelivered (NULLs, the bot's turns and
+    # web messages without an id, never collide).
+    UniqueConstraint("conversation_id", "channel_message_id"),
 )
 
 conversation_states = Table(

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
-from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from abc import ABC
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
@@ -20,12 +20,9 @@ from sqlalchemy import (
     Engine,
     Row,
     Select,
-    Table,
     and_,
     delete,
-    exists,
     func,
-    insert,
     or_,
     select,
     text,
@@ -34,15 +31,14 @@ from sqlalchemy import (
 
 from bot.store import schema
 from bot.store.base import (
-    ROLES,
     AlreadyBound,
     ConversationState,
     InboxEvent,
-    NotFound,
     Role,
     Turn,
-    bounded_steps,
 )
+from bot.store.conversations import Conversations
+from bot.store.statements import insert_ignore, insert_ignore_many
 
 log = logging.getLogger(__name__)
 
@@ -92,16 +88,6 @@ class SQLStore(ABC):
         with self.engine.begin() as conn:
             yield conn
 
-    @abstractmethod
-    def _insert_ignore(self, conn: Connection, table: Table, values: Mapping[str, Any], keys: Sequence[str]) -> bool:
-        """Insert unless a row with the same `keys` exists; True when inserted."""
-
-    @abstractmethod
-    def _upsert(
-        self, conn: Connection, table: Table, values: Mapping[str, Any], keys: Sequence[str], update: Sequence[str]
-    ) -> None:
-        """Insert, or update the `update` columns of the row with the same `keys`."""
-
     def _lock_candidates(self, stmt: Select[Any]) -> Select[Any]:
         """Make the claim's candidate rows exclusive to this transaction (nothing to add where writes serialise)."""
         return stmt
@@ -130,7 +116,25 @@ class SQLStore(ABC):
     def close(self) -> None:
         self.engine.dispose()
 
-    # ----- conversations -------------------------------------------------------------------------------------
+    # ----- the caller's transaction and the conversation lock ---------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[Conversations]:
+        """One writing transaction for the caller's conversation queries: committed when the block ends, rolled
+        back when it raises."""
+        with self._write() as conn:
+            yield Conversations(conn)
+
+    @contextmanager
+    def conversation_lock(self, conversation_id: str) -> Iterator[None]:
+        """Excludes other processes' turns and deletions of this conversation while held.
+
+        Nothing here: one process per SQLite file is the supported set-up, and the engine's in-process lock covers
+        it. PostgresStore takes an advisory lock.
+        """
+        yield
+
+    # ----- conversations (each a transaction of its own) ---------------------------------------------------------
 
     def add_turn(
         self,
@@ -141,127 +145,91 @@ class SQLStore(ABC):
         answer: dict[str, Any] | None = None,
         channel_message_id: str | None = None,
     ) -> int:
-        if role not in ROLES:
-            raise ValueError(f"role must be 'user' or 'bot', not {role!r}")
-        values = {
-            "conversation_id": conversation_id,
-            "role": role,
-            "text": text,
-            "answer": answer,
-            "channel_message_id": channel_message_id,
-            "created_at": utcnow(),
-        }
-        with self._write() as conn:
-            return int(conn.execute(insert(T).values(values).returning(T.c.id)).scalar_one())
+        with self.transaction() as tx:
+            return tx.add_turn(conversation_id, role, text, answer=answer, channel_message_id=channel_message_id)
 
     def recent_turns(self, conversation_id: str, limit: int) -> list[Turn]:
-        if limit <= 0:
-            return []
-        stmt = select(T).where(T.c.conversation_id == conversation_id).order_by(T.c.id.desc()).limit(limit)
         with self._read() as conn:
-            rows = conn.execute(stmt).all()
-        return [_turn(row) for row in reversed(rows)]
+            return Conversations(conn).recent_turns(conversation_id, limit)
+
+    def answer_to(self, conversation_id: str, channel_message_id: str) -> Turn | None:
+        with self._read() as conn:
+            return Conversations(conn).answer_to(conversation_id, channel_message_id)
 
     def get_state(self, conversation_id: str) -> ConversationState | None:
         with self._read() as conn:
-            data = conn.execute(select(S.c.state).where(S.c.conversation_id == conversation_id)).scalar()
-        return None if data is None else ConversationState.model_validate(data)
+            return Conversations(conn).get_state(conversation_id)
 
     def save_state(self, conversation_id: str, state: ConversationState) -> None:
-        # Callers append to the lists in place (no validation runs then): bound them on the way in too.
-        state.done_steps[:] = bounded_steps(state.done_steps)
-        values = {"conversation_id": conversation_id, "state": state.model_dump(mode="json"), "updated_at": utcnow()}
-        with self._write() as conn:
-            self._upsert(conn, S, values, ["conversation_id"], ["state", "updated_at"])
+        with self.transaction() as tx:
+            tx.save_state(conversation_id, state)
 
     def delete_conversation(self, conversation_id: str) -> int:
-        with self._write() as conn:
-            return self._delete_conversation(conn, conversation_id)
-
-    def _delete_conversation(self, conn: Connection, conversation_id: str) -> int:
-        removed = 0
-        for table in (T, S, F):
-            removed += conn.execute(delete(table).where(table.c.conversation_id == conversation_id)).rowcount
-        return removed
+        with self.transaction() as tx:
+            return tx.delete(conversation_id)
 
     def delete_turn_by_channel_message_id(self, conversation_id: str, channel_message_id: str) -> bool:
-        stmt = delete(T).where(T.c.conversation_id == conversation_id, T.c.channel_message_id == channel_message_id)
-        with self._write() as conn:
-            return conn.execute(stmt).rowcount > 0
+        with self.transaction() as tx:
+            return tx.delete_turn_by_channel_message_id(conversation_id, channel_message_id)
 
     def conversation_exists(self, conversation_id: str) -> bool:
-        stmt = select(
-            or_(
-                exists().where(T.c.conversation_id == conversation_id),
-                exists().where(S.c.conversation_id == conversation_id),
-                exists().where(B.c.conversation_id == conversation_id),
-            )
-        )
         with self._read() as conn:
-            return bool(conn.execute(stmt).scalar())
+            return Conversations(conn).exists(conversation_id)
 
     def prune_turns(self, conversation_id: str, keep: int) -> int:
-        if keep < 0:
-            raise ValueError("keep must be >= 0")
-        # The id of the newest turn that no longer fits; it and everything older goes.
-        boundary = (
-            select(T.c.id)
-            .where(T.c.conversation_id == conversation_id)
-            .order_by(T.c.id.desc())
-            .offset(keep)
-            .limit(1)
-            .scalar_subquery()
-        )
-        stmt = delete(T).where(T.c.conversation_id == conversation_id, T.c.id <= boundary)
-        with self._write() as conn:
-            return conn.execute(stmt).rowcount
+        with self.transaction() as tx:
+            return tx.prune_turns(conversation_id, keep)
 
     # ----- feedback ------------------------------------------------------------------------------------------
 
     def add_feedback(self, conversation_id: str, turn_id: int, helpful: bool, comment: str | None) -> int:
-        owned = select(T.c.id).where(T.c.id == turn_id, T.c.conversation_id == conversation_id)
-        values = {
-            "conversation_id": conversation_id,
-            "turn_id": turn_id,
-            "helpful": helpful,
-            "comment": comment,
-            "created_at": utcnow(),
-        }
-        with self._write() as conn:
-            if conn.execute(owned).first() is None:
-                raise NotFound(f"turn {turn_id} does not belong to this conversation")
-            return int(conn.execute(insert(F).values(values).returning(F.c.id)).scalar_one())
+        with self.transaction() as tx:
+            return tx.add_feedback(conversation_id, turn_id, helpful, comment)
 
     # ----- web visitor binding -------------------------------------------------------------------------------
 
     def bind_conversation(self, conversation_id: str, owner_token_hash: str) -> None:
-        values = {"conversation_id": conversation_id, "owner_token_hash": owner_token_hash, "created_at": utcnow()}
-        with self._write() as conn:
-            if self._insert_ignore(conn, B, values, ["conversation_id"]):
-                return
-            owner = conn.execute(select(B.c.owner_token_hash).where(B.c.conversation_id == conversation_id)).scalar()
+        with self.transaction() as tx:
+            owner = tx.bind(conversation_id, owner_token_hash)
         if owner != owner_token_hash:
             raise AlreadyBound("conversation is bound to another owner")
 
     def owner_of(self, conversation_id: str) -> str | None:
         with self._read() as conn:
-            owner = conn.execute(select(B.c.owner_token_hash).where(B.c.conversation_id == conversation_id)).scalar()
-        return None if owner is None else str(owner)
+            return Conversations(conn).owner_of(conversation_id)
 
     # ----- channel inbox -------------------------------------------------------------------------------------
 
     def inbox_accept(self, source: str, event_id: str, conversation_key: str, payload: str) -> bool:
-        values = {
-            "source": source,
-            "event_id": event_id,
-            "conversation_key": conversation_key,
-            "payload": payload,
-            "status": "pending",
-            "attempts": 0,
-            "accepted_at": utcnow(),
-        }
+        return self.inbox_accept_many(source, [(event_id, conversation_key, payload)])[0]
+
+    def inbox_accept_many(self, source: str, events: Sequence[tuple[str, str, str]]) -> list[bool]:
+        """(event_id, conversation_key, payload) in order, in one statement and one transaction: one commit per
+        webhook request (or group of them) keeps the acknowledgement fast under bursts. Per event: False when it
+        was accepted before (a redelivery), or earlier in the same call."""
+        now = utcnow()
+        first: dict[str, dict[str, Any]] = {}
+        for event_id, conversation_key, payload in events:
+            first.setdefault(
+                event_id,
+                {
+                    "source": source,
+                    "event_id": event_id,
+                    "conversation_key": conversation_key,
+                    "payload": payload,
+                    "status": "pending",
+                    "attempts": 0,
+                    "accepted_at": now,
+                },
+            )
         with self._write() as conn:
-            return self._insert_ignore(conn, I, values, ["source", "event_id"])
+            inserted = insert_ignore_many(conn, I, list(first.values()), ["source", "event_id"], "event_id")
+        seen: set[str] = set()
+        result = []
+        for event_id, _, _ in events:
+            result.append(event_id in inserted and event_id not in seen)
+            seen.add(event_id)
+        return result
 
     def inbox_claim(
         self, source: str, worker_id: str, *, limit: int = 10, stale_after_seconds: float = 300
@@ -375,8 +343,11 @@ class SQLStore(ABC):
             attempts = conn.execute(select(I.c.attempts).where(I.c.pk == event_pk)).scalar()
             if attempts is None:
                 return  # removed meanwhile by delete_user_data
-            if retry and attempts < self.max_attempts:
-                values: dict[str, Any] = {"status": "pending", "claimed_by": None, "claimed_at": None}
+            if retry:
+                # Released by a live worker, which owns the retry budget (LINE: a time budget). `attempts` counts
+                # claims since the last such release, so the stale-claim rule in inbox_claim bounds only workers
+                # that die on the event, and an event retried through a long outage survives one worker crash.
+                values: dict[str, Any] = {"status": "pending", "claimed_by": None, "claimed_at": None, "attempts": 0}
             else:
                 # Failed for good: nothing will retry it, so the message goes (only the id stays, for the dedupe).
                 values = {
@@ -388,6 +359,21 @@ class SQLStore(ABC):
                 }
                 log.warning("inbox: event pk=%d failed for good after %d attempt(s)", event_pk, attempts)
             conn.execute(update(I).where(I.c.pk == event_pk).values(last_error=error, **values))
+
+    def inbox_heartbeat(self, source: str, worker_id: str, event_pks: Sequence[int]) -> int:
+        """Renew this worker's claims: a live worker's events never look stale, so `stale_after_seconds` can be
+        short and a dead worker's events are taken over soon. Returns how many claims were renewed."""
+        if not event_pks:
+            return 0
+        stmt = (
+            update(I)
+            .where(
+                I.c.source == source, I.c.pk.in_(list(event_pks)), I.c.status == "claimed", I.c.claimed_by == worker_id
+            )
+            .values(claimed_at=utcnow())
+        )
+        with self._write() as conn:
+            return conn.execute(stmt).rowcount
 
     def inbox_forget(self, conversation_key: str) -> int:
         """The finished events of `conversation_key` keep only their ids (for the dedupe of redeliveries): payload,
@@ -415,7 +401,7 @@ class SQLStore(ABC):
 
     def mark_sent(self, key: str) -> bool:
         with self._write() as conn:
-            return self._insert_ignore(conn, K, {"key": key, "sent_at": utcnow()}, ["key"])
+            return insert_ignore(conn, K, {"key": key, "sent_at": utcnow()}, ["key"])
 
     def was_sent(self, key: str) -> bool:
         with self._read() as conn:
@@ -426,23 +412,10 @@ class SQLStore(ABC):
     def delete_user_data(self, conversation_id: str, *, conversation_key: str | None = None) -> int:
         """Everything kept about a conversation; the inbox key defaults to the conversation id."""
         key = conversation_id if conversation_key is None else conversation_key
-        with self._write() as conn:
-            removed = self._delete_conversation(conn, conversation_id)
-            removed += conn.execute(delete(I).where(I.c.conversation_key == key)).rowcount
-            removed += conn.execute(delete(B).where(B.c.conversation_id == conversation_id)).rowcount
+        with self.transaction() as tx:
+            removed = tx.delete(conversation_id) + tx.unbind(conversation_id)
+            removed += tx.conn.execute(delete(I).where(I.c.conversation_key == key)).rowcount
         return removed
-
-
-def _turn(row: Row[Any]) -> Turn:
-    return Turn(
-        id=int(row.id),
-        conversation_id=row.conversation_id,
-        role=row.role,
-        text=row.text,
-        answer=row.answer,
-        channel_message_id=row.channel_message_id,
-        created_at=row.created_at,
-    )
 
 
 def _event(row: Row[Any]) -> InboxEvent:

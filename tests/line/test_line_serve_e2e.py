@@ -181,3 +181,27 @@ def test_bot_serve_end_to_end_with_two_processes_and_a_crash(serve_env, fake_lin
     finally:
         first.stop(signal.SIGKILL)
         second.stop(signal.SIGKILL)
+
+
+def test_metrics_of_several_worker_processes_are_summed(serve_env, fake_line: FakeLine, tmp_path: Path) -> None:
+    """`bot serve --workers 2`: whichever process answers /metrics, the counts and latency histograms are the sum
+    over both (prometheus-client's multiprocess mode)."""
+    server = Server({**serve_env, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")}, tmp_path / "workers.log")
+    command = [str(BOT), "serve", "--workers", "2"] if BOT.exists() else [sys.executable, "-m", "bot", "serve"]
+    with server.log.open("ab") as out:
+        server.proc = subprocess.Popen(command, env=server.env, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        server.wait_ready()
+        users = [ev.user_id() for _ in range(8)]
+        for user in users:  # a new connection each: the kernel spreads them over both processes
+            response = server.post(ev.text(user, "ありがとう", reply_token=fake_line.issue_reply_token(user)))
+            assert response.status_code == 200
+        assert fake_line.wait_for(lambda: all(fake_line.delivered_to(u) for u in users), 60)
+        time.sleep(1)  # the last answers' metrics are written after their sends return
+        for _ in range(4):
+            text = httpx.get(f"{server.url}/metrics", timeout=10).text
+            assert 'line_webhook_ack_seconds_count{status="200"} 8.0' in text
+            assert 'answer_seconds_count{channel="line"} 8.0' in text
+            assert 'line_send_seconds_bucket{le="60.0",method="reply",outcome="sent"} 8.0' in text
+    finally:
+        server.stop()

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
@@ -136,18 +137,38 @@ def test_stale_claims_of_a_crashed_process_are_recovered(store: Store, store_url
     assert row(store, recovered[0].pk)["claimed_by"] == "restarted"
 
 
-def test_retries_are_bounded(open_another: StoreFactory) -> None:
-    store = open_another(max_attempts=3)
+def test_a_live_workers_retries_are_its_own_budget_and_do_not_count_as_lost_workers(
+    open_another: StoreFactory,
+) -> None:
+    store = open_another(max_attempts=2)
     accept(store, ("a1", "A"), ("a2", "A"))
-    for attempt in (1, 2, 3):
+    for attempt in range(6):  # a long outage: the worker keeps releasing the event for a retry
         (event,) = store.inbox_claim("line", "w", limit=1)
-        assert (event.event_id, event.attempts) == ("a1", attempt)
+        assert (event.event_id, event.attempts) == ("a1", 1)
         store.inbox_failed(event.pk, f"LINE API 500 (attempt {attempt})", retry=True)
+    # ... then the worker is lost once while holding it: the event is taken over, not abandoned
+    (event,) = store.inbox_claim("line", "w", limit=1)
+    (taken_over,) = store.inbox_claim("line", "w2", limit=1, stale_after_seconds=0)
+    assert (taken_over.event_id, taken_over.attempts) == ("a1", 2)
+    # the budget is spent: the worker gives up for good
+    store.inbox_failed(taken_over.pk, "LINE API 500 for ten minutes", retry=False)
     failed = row(store, event.pk)
-    assert failed["status"] == "failed" and failed["last_error"] == "LINE API 500 (attempt 3)"
+    assert failed["status"] == "failed" and failed["last_error"] == "LINE API 500 for ten minutes"
     assert failed["finished_at"] is not None
     # A failed event does not hold up the rest of its conversation.
-    assert ids(store.inbox_claim("line", "w")) == ["a2"]
+    assert ids(store.inbox_claim("line", "w2")) == ["a2"]
+
+
+def test_heartbeats_keep_a_live_workers_claims_and_only_its_own(store: Store, open_another: StoreFactory) -> None:
+    accept(store, ("a1", "A"), ("b1", "B"))
+    mine = store.inbox_claim("line", "live", limit=1)
+    (lost,) = open_another().inbox_claim("line", "dead", limit=1)
+    time.sleep(1.0)
+    assert store.inbox_heartbeat("line", "live", [mine[0].pk, lost.pk]) == 1  # not the other worker's claim
+    # 0.6 s stands for "the stale time": the live worker's claim was renewed within it, the dead one's was not
+    taken = open_another().inbox_claim("line", "rescuer", stale_after_seconds=0.6)
+    assert ids(taken) == ["b1"]
+    assert store.inbox_heartbeat("line", "live", []) == 0
 
 
 def test_failure_without_retry_is_final(store: Store) -> None:
@@ -290,3 +311,12 @@ def test_failed_events_keep_no_message_and_forgetting_empties_a_users_finished_e
         assert row(store, pk)["last_error"] is None
     assert row(store, third.pk)["conversation_key"] == key, "a message still to answer is kept"
     assert not store.inbox_accept("line", "e1", key, "{}"), "the ids stay: a redelivery is still a duplicate"
+
+
+def test_accepting_many_at_once_keeps_order_and_dedupes(store: Store) -> None:
+    accept(store, ("e1", "A"))
+    rows = [("e2", "A", "{}"), ("e1", "A", "{}"), ("e3", "B", "{}"), ("e2", "A", "{}")]
+    # a redelivery of e1, and e2 twice in one group: stored once each
+    assert store.inbox_accept_many("line", rows) == [True, False, True, False]
+    assert ids(store.inbox_claim("line", "w")) == ["e1", "e2", "e3"]
+    assert store.inbox_accept_many("line", []) == []

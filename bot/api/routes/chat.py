@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -26,6 +27,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, StreamingResponse
 
 from bot.api.deps import EngineDep, SettingsDep, StoreDep
+from bot.api.metrics import ANSWER_HELP, ANSWER_SECONDS
 from bot.channels.web.budget import RATE_LIMITED_MESSAGE
 from bot.channels.web.models import (
     ChatReply,
@@ -52,7 +54,8 @@ from bot.channels.web.visitors import (
     valid_token,
 )
 from bot.config import Settings
-from bot.dialogue.engine import DialogueEngine
+from bot.dialogue.engine import ConversationGone, DialogueEngine
+from bot.outages import RETRY_AFTER_SECONDS, WEB_UNAVAILABLE_MESSAGE, unavailable_dependency
 from bot.store.base import NotFound
 
 log = logging.getLogger(__name__)
@@ -60,6 +63,7 @@ log = logging.getLogger(__name__)
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"
 HISTORY_LIMIT = 100  # the engine keeps 20 turns; this only bounds the read
 COMMENT_MAX_CHARS = 1000
+GONE_MESSAGE = "この会話は見つかりませんでした。新しい相談を始めてください。"
 
 T = TypeVar("T")
 
@@ -86,6 +90,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     web = WebChat(settings, make_rate_limiter(settings.redis_url, prefix=settings.web_rate_limit_prefix))
     app.state.web_chat = web
+    ping = getattr(web.limiter, "ping", None)
+    if ping is not None:  # Redis configured: reported, but the limits fall back to in-process counting without it
+        app.state.readiness.add_probe("redis", ping, optional=True)
     try:
         yield
     finally:
@@ -160,7 +167,7 @@ async def owned_conversation(
     if not valid_conversation_id(conversation_id) or not same_owner(
         await web.store_call(store.owner_of, conversation_id), owner
     ):
-        raise HTTPException(status_code=404, detail="この会話は見つかりませんでした。新しい相談を始めてください。")
+        raise HTTPException(status_code=404, detail=GONE_MESSAGE)
     return conversation_id
 
 
@@ -193,11 +200,28 @@ async def _run_turn(
     settings: Settings,
     conversation_id: str,
     text: str,
+    owner: str,
     on_token: Callable[[str], None] | None = None,
 ) -> ChatReply:
     # The engine is sync and serialises one conversation's turns itself.
-    reply = await asyncio.to_thread(partial(engine.handle, conversation_id, text, on_token=on_token))
+    started = time.perf_counter()
+    try:
+        reply = await asyncio.to_thread(partial(engine.handle, conversation_id, text, owner=owner, on_token=on_token))
+    except ConversationGone:  # deleted while this message waited for the turn before it
+        raise HTTPException(status_code=404, detail=GONE_MESSAGE) from None
+    except Exception as exc:
+        dependency = unavailable_dependency(exc)
+        if dependency is None:
+            raise
+        # Nothing of the turn was stored (one transaction), so sending the message again is safe.
+        log.warning("web turn: the %s is unavailable (%s)", dependency, type(exc).__name__)
+        raise HTTPException(
+            status_code=503, detail=WEB_UNAVAILABLE_MESSAGE, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
+        ) from None
     _metric(request, "web_messages_total", "Web chat messages answered", kind=reply.answer.kind)
+    metrics = getattr(request.app.state, "metrics", None)
+    if metrics is not None:
+        metrics.observe(ANSWER_SECONDS, ANSWER_HELP, time.perf_counter() - started, channel="web")
     return ChatReply(
         conversation_id=conversation_id,
         turn_id=reply.turn_id,
@@ -215,7 +239,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         413: "Message or request body too large",
         422: "Empty or invalid message",
         429: "Rate limited; see Retry-After",
-        503: "The bot is starting up",
+        503: "Starting up, or the database or the search index is unreachable right now; see Retry-After",
     }.items()
 }
 api = APIRouter(prefix="/api", tags=["chat"], responses=ERRORS)
@@ -268,11 +292,16 @@ async def history(conversation_id: ConversationDep, web: WebDep, store: StoreDep
     summary="Send a message, get the whole answer",
 )
 async def send_message(
-    request: Request, conversation_id: ConversationDep, body: MessageIn, engine: EngineDep, settings: SettingsDep
+    request: Request,
+    conversation_id: ConversationDep,
+    owner: VisitorDep,
+    body: MessageIn,
+    engine: EngineDep,
+    settings: SettingsDep,
 ) -> ChatReply:
     """A worry, a follow-up chip's text (「もっと詳しく」「次のステップは？」…) or a clarify choice."""
     text = _message_text(body, settings)
-    return await _run_turn(request, engine, settings, conversation_id, text)
+    return await _run_turn(request, engine, settings, conversation_id, text, owner)
 
 
 @api.post(
@@ -295,6 +324,7 @@ async def send_message(
 async def stream_message(
     request: Request,
     conversation_id: ConversationDep,
+    owner: VisitorDep,
     body: MessageIn,
     engine: EngineDep,
     settings: SettingsDep,
@@ -303,7 +333,7 @@ async def stream_message(
     text = _message_text(body, settings)
 
     async def run_turn(on_token: Callable[[str], None]) -> dict[str, Any]:
-        reply = await _run_turn(request, engine, settings, conversation_id, text, on_token)
+        reply = await _run_turn(request, engine, settings, conversation_id, text, owner, on_token)
         return reply.model_dump(mode="json")
 
     stream = event_stream(

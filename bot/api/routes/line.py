@@ -37,14 +37,23 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     channel = LineChannel(settings, services, metrics=getattr(app.state, "metrics", None))
     await channel.start()  # also picks up events accepted before a crash or restart
     app.state.line = channel
-    readiness = getattr(app.state, "readiness", None)
-    if isinstance(readiness, dict):
-        readiness["line"] = "ok"
+    app.state.readiness.set("line", "ok")
     try:
         yield
     finally:
         app.state.line = None
         await channel.aclose()
+
+
+def _observe_ack(request: Request, started: float, status: str) -> None:
+    metrics = getattr(request.app.state, "metrics", None)
+    if metrics is not None:
+        metrics.observe(
+            "line_webhook_ack_seconds",
+            "Time from the webhook request to our answer (LINE wants a quick 200), by status",
+            time.perf_counter() - started,
+            status=status,
+        )
 
 
 def _error(status: int, code: str, message: str, request_id: str | None = None) -> JSONResponse:
@@ -87,7 +96,9 @@ async def webhook(request: Request) -> JSONResponse:
         outcome = await channel.receive(body, request.headers.get("x-line-signature"), request_id)
     except WebhookRejected as exc:
         log.warning("line webhook %s: refused with %d (%s)", request_id, exc.status, exc.code)
+        _observe_ack(request, started, str(exc.status))
         return _error(exc.status, exc.code, exc.message, request_id)
+    _observe_ack(request, started, "200")
     summary = outcome.summary()
     log.info(
         "line webhook %s: %d accepted, %d duplicate, %d skipped, %d rejected in %.1f ms (store %.1f ms)",

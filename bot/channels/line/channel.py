@@ -22,10 +22,21 @@ from linebot.v3.messaging import AsyncApiClient, AsyncMessagingApi, Configuratio
 
 from bot.channels.line.handlers import EventProcessor
 from bot.channels.line.sender import LineSender
-from bot.channels.line.webhook import MAX_BODY_BYTES, Intake, LineWebhookParser, ParsedEvent, WebhookRejected, accept
+from bot.channels.line.webhook import (
+    MAX_BODY_BYTES,
+    SOURCE,
+    Intake,
+    LineWebhookParser,
+    ParsedEvent,
+    Stored,
+    WebhookRejected,
+    prepare,
+    record,
+)
 from bot.channels.line.worker import InboxWorker
 from bot.config import Settings
 from bot.dialogue.factory import Services
+from bot.outages import unavailable_dependency
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +69,8 @@ class LineChannel:
         self.parser = LineWebhookParser(settings.line_channel_secret.get_secret_value())
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.concurrency = effective_concurrency(settings.line_worker_concurrency)
-        self._accept_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="line-accept")
+        self._accept_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="line-accept")
+        self._batcher = AcceptBatcher(self.services.store, self._accept_pool)
         self._work_pool = ThreadPoolExecutor(max_workers=self.concurrency + 2, thread_name_prefix="line-work")
         self.api_client: AsyncApiClient | None = None
         self.worker: InboxWorker | None = None
@@ -76,6 +88,7 @@ class LineChannel:
             timeout=settings.line_request_timeout,
             attempts=settings.line_send_attempts,
             base_delay=settings.line_retry_base_seconds,
+            metrics=self.metrics,
         )
         processor = EventProcessor(
             store=self.services.store,
@@ -95,6 +108,8 @@ class LineChannel:
             stale_after=settings.line_inbox_stale_seconds,
             poll_interval=settings.line_inbox_poll_seconds,
             retry_base=settings.line_retry_base_seconds,
+            retry_budget=settings.line_retry_budget_seconds,
+            give_up=processor.apologise,
             metrics=self.metrics,
         )
         self.worker.start()
@@ -128,7 +143,18 @@ class LineChannel:
             self._count("line_webhook_requests_total", "LINE webhook requests", status="400")
             raise
         started = time.perf_counter()
-        outcome = await self._accept(events, request_id)
+        try:
+            outcome = await self._accept(events, request_id)
+        except Exception as exc:
+            # Nothing is acknowledged that is not persisted: a 503 makes LINE redeliver the request later (events
+            # stored before the failure are deduplicated then), where a 500 would look like our bug.
+            self._count("line_webhook_requests_total", "LINE webhook requests", status="503")
+            log.warning(
+                "line webhook %s: the inbox cannot be written (%s); answering 503 for a redelivery",
+                request_id,
+                unavailable_dependency(exc) or type(exc).__name__,
+            )
+            raise WebhookRejected(503, "unavailable", "the inbox cannot be written now; redeliver later") from exc
         outcome.store_ms = (time.perf_counter() - started) * 1000
         if outcome.accepted and self.worker is not None:
             self.worker.wake()
@@ -146,16 +172,55 @@ class LineChannel:
     async def _accept(self, events: list[ParsedEvent], request_id: str) -> Intake:
         if not events:
             return Intake(request_id)
-        call = partial(
-            accept,
-            self.services.store,
-            events,
-            request_id=request_id,
-            keyword=self.settings.line_group_keyword,
-            received_at=time.time(),
+        outcome, to_store = prepare(
+            events, request_id=request_id, keyword=self.settings.line_group_keyword, received_at=time.time()
         )
-        return await asyncio.get_running_loop().run_in_executor(self._accept_pool, call)
+        if to_store:
+            record(outcome, to_store, await self._batcher.add(to_store))
+        return outcome
 
     def _count(self, name: str, help_text: str, amount: float = 1.0, **labels: str) -> None:
         if self.metrics is not None:
             self.metrics.inc(name, help_text, amount, **labels)
+
+
+class AcceptBatcher:
+    """Group commit for the webhook: the requests that arrive while one transaction is being written are stored
+    together in the next one.
+
+    Under a burst, acknowledging waited mostly on queueing (each request its own transaction, each taking the
+    interpreter lock from the threads that compute answers); one transaction for all the requests waiting keeps the
+    wait at about one write, however many arrive. A request is answered only after the transaction holding its
+    events committed; when it fails, every request in it gets the error (their events are redelivered).
+    """
+
+    def __init__(self, store: Any, pool: ThreadPoolExecutor) -> None:
+        self.store = store
+        self.pool = pool
+        self._waiting: list[tuple[list[Stored], asyncio.Future[list[bool]]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def add(self, rows: list[Stored]) -> list[bool]:
+        future: asyncio.Future[list[bool]] = asyncio.get_running_loop().create_future()
+        self._waiting.append((rows, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write())
+        return await future
+
+    async def _write(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._waiting:
+            group, self._waiting = self._waiting, []
+            rows = [row for request_rows, _ in group for row in request_rows]
+            try:
+                stored = await loop.run_in_executor(self.pool, self.store.inbox_accept_many, SOURCE, rows)
+            except Exception as exc:
+                for _, future in group:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            start = 0
+            for request_rows, future in group:
+                if not future.done():
+                    future.set_result(stored[start : start + len(request_rows)])
+                start += len(request_rows)

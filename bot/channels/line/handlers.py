@@ -41,6 +41,7 @@ from linebot.v3.webhooks import (
 )
 
 from bot.answer.model import Answer
+from bot.api.metrics import ANSWER_HELP, ANSWER_SECONDS
 from bot.channels.line import postback, texts
 from bot.channels.line.render import RenderOptions, plain_fallback, render_answer, render_text
 from bot.channels.line.sender import LineSender, Outcome
@@ -138,6 +139,27 @@ class EventProcessor:
         self.reply_window = reply_window
         self.metrics = metrics
         self.clock = clock
+
+    async def apologise(self, item: InboxEvent) -> None:
+        """The event's retry budget is spent: push one short apology to whoever is waiting for an answer.
+
+        Only for messages and postbacks (what expects an answer), never when the answer went out after all, and at
+        most once (the ledger key, and LINE's retry key should a crash repeat the push)."""
+        try:
+            ctx = decode(item)
+        except (ValueError, KeyError, TypeError, PermanentError):
+            return
+        if not isinstance(ctx.event, MessageEvent | PostbackEvent) or not ctx.push_target:
+            return
+        apology_key = f"line:apology:{ctx.event_id}"
+        if await self.run_sync(self.store.was_sent, f"line:sent:{ctx.event_id}"):
+            return
+        if not await self.run_sync(self.store.mark_sent, apology_key):
+            return
+        retry_key = str(uuid.uuid5(RETRY_KEY_NAMESPACE, f"{ctx.event_id}:apology"))
+        result = await self.sender.push(ctx.push_target, render_text(texts.APOLOGY), retry_key)
+        self._count("line_apologies_total", "Apologies pushed after an event's retry budget ran out")
+        log.info("line event %s: apology pushed (%s)", ctx.log_id, result.outcome.value)
 
     async def process(self, item: InboxEvent) -> None:
         try:
@@ -241,9 +263,12 @@ class EventProcessor:
             if previous is not None:
                 log.info("line event %s: reusing the answer stored by an earlier attempt", ctx.log_id)
                 return previous
+        started = time.perf_counter()
         reply: EngineReply = await self.run_sync(
             self.engine.handle, ctx.conversation_id, text, channel_message_id=channel_message_id
         )
+        if self.metrics is not None:
+            self.metrics.observe(ANSWER_SECONDS, ANSWER_HELP, time.perf_counter() - started, channel="line")
         if reply.deleted:  # the user asked for their data to be deleted
             # The engine deleted the conversation; the inbox keeps what LINE delivered under its own key.
             forgotten = await self.run_sync(self.store.inbox_forget, inbox_key(ctx.conversation_id))

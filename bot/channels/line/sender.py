@@ -16,6 +16,7 @@ import asyncio
 import json
 import logging
 import random
+import time
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -82,8 +83,10 @@ class LineSender:
         attempts: int = 4,
         base_delay: float = 0.5,
         max_delay: float = MAX_BACKOFF,
+        metrics: Any = None,
     ) -> None:
         self.api = api
+        self.metrics = metrics
         self.timeout = timeout
         self.attempts = max(1, attempts)
         self.base_delay = base_delay
@@ -131,6 +134,19 @@ class LineSender:
         return False
 
     async def _send(self, op: str, call: Any) -> SendResult:
+        started = time.perf_counter()
+        result = await self._send_with_retries(op, call)
+        if self.metrics is not None:
+            self.metrics.observe(
+                "line_send_seconds",
+                "Time to send to LINE, retries included, by method and outcome",
+                time.perf_counter() - started,
+                method=op,
+                outcome=result.outcome.value,
+            )
+        return result
+
+    async def _send_with_retries(self, op: str, call: Any) -> SendResult:
         ambiguous = False
         last = SendResult(Outcome.UNAVAILABLE)
         for attempt in range(1, self.attempts + 1):

@@ -61,3 +61,10 @@ DONE_BUTTON = "✓ できた"
 DONE_MARK = "✅ 完了"
 
 HEADINGS_ALT = "キャリア相談の回答（現状分析・アクションプラン・キャリア戦略）"
+
+# Sent once when an answer could not be made or delivered for several minutes (an outage): the user is not left
+# waiting in silence, and knows that sending the message again is what to do.
+APOLOGY = (
+    "申し訳ありません。ただいまシステムの不具合で、いただいたメッセージにお返事できませんでした。"
+    "お手数ですが、少し時間をおいてからもう一度送ってください。"
+)

@@ -277,8 +277,22 @@ def accept(
     store: Store, events: list[ParsedEvent], *, request_id: str, keyword: str, received_at: float | None = None
 ) -> Intake:
     """Persist every event we will act on (sync: run it in a thread). Duplicates of a webhookEventId are dropped."""
+    outcome, to_store = prepare(events, request_id=request_id, keyword=keyword, received_at=received_at)
+    # One transaction for the whole request: it is acknowledged only when every event of it is stored.
+    record(outcome, to_store, store.inbox_accept_many(SOURCE, to_store) if to_store else [])
+    return outcome
+
+
+Stored = tuple[str, str, str]  # (event_id, conversation_key, payload): one inbox row
+
+
+def prepare(
+    events: list[ParsedEvent], *, request_id: str, keyword: str, received_at: float | None = None
+) -> tuple[Intake, list[Stored]]:
+    """Route the events: the rows to store, and an Intake with what was skipped or rejected."""
     received_at = time.time() if received_at is None else received_at
     outcome = Intake(request_id)
+    to_store: list[Stored] = []
     for parsed in events:
         if parsed.event is None:
             _reject(outcome, parsed, parsed.error or "invalid event")
@@ -304,12 +318,18 @@ def accept(
         except (TypeError, ValueError) as exc:
             _reject(outcome, parsed, f"unstorable payload ({type(exc).__name__})")
             continue
-        if store.inbox_accept(SOURCE, routed.event_id, routed.conversation_key, payload):
-            outcome.accepted.append(routed.event_id)
+        to_store.append((routed.event_id, routed.conversation_key, payload))
+    return outcome, to_store
+
+
+def record(outcome: Intake, to_store: list[Stored], stored: list[bool]) -> None:
+    """What inbox_accept_many said for each row: accepted now, or a redelivery of an accepted event."""
+    for (event_id, _, _), new in zip(to_store, stored, strict=True):
+        if new:
+            outcome.accepted.append(event_id)
         else:
-            log.info("line webhook %s: event %s already accepted (redelivery)", request_id, routed.event_id)
-            outcome.duplicates.append(routed.event_id)
-    return outcome
+            log.info("line webhook %s: event %s already accepted (redelivery)", outcome.request_id, event_id)
+            outcome.duplicates.append(event_id)
 
 
 def _reject(outcome: Intake, parsed: ParsedEvent, reason: str) -> None:

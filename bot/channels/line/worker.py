@@ -6,7 +6,12 @@ process are taken over, attempts are bounded). Here:
 - it claims only as many events as it has room for, so a claim never sits idle long enough to look stale;
 - events of one conversation go to one queue drained by one task, in claim order (= acceptance order);
 - a failed event is retried after a backoff while its conversation stays held, and the later events of that
-  conversation are released with it, so they never overtake it.
+  conversation are released with it, so they never overtake it;
+- retries are bounded in time, not in count (a Chroma or database outage of a few minutes loses nothing): with
+  jittered exponential backoff until `retry_budget` seconds after the webhook accepted the event, then `give_up`
+  (one short apology to the user) and the event is failed for good;
+- every claim this worker holds is renewed every `stale_after / 4` seconds, so a live worker's events never look
+  stale and a dead worker's are taken over after `stale_after` seconds (default 20).
 """
 
 from __future__ import annotations
@@ -14,17 +19,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from tenacity import RetryCallState, wait_random_exponential
+
 from bot.channels.line.handlers import PermanentError, RetryableError, RunSync
+from bot.outages import unavailable_dependency
 from bot.store.base import InboxEvent, Store
 
 log = logging.getLogger(__name__)
 
 SOURCE = "line"
 MAX_RETRY_DELAY = 30.0
+# One event's processing (the answer, the sends with their own retries) must end within this; then it is retried.
+PROCESS_TIMEOUT = 120.0
 PURGE_EVERY = 3600.0
 KEEP_FINISHED = 7 * 24 * 3600.0  # keep finished event ids this long: LINE's redeliveries are deduplicated by them
 
@@ -41,6 +52,9 @@ class InboxWorker:
         stale_after: float = 120.0,
         poll_interval: float = 1.0,
         retry_base: float = 0.5,
+        retry_budget: float = 600.0,
+        give_up: Callable[[InboxEvent], Awaitable[None]] | None = None,
+        process_timeout: float = PROCESS_TIMEOUT,
         metrics: Any = None,
     ) -> None:
         self.store = store
@@ -51,7 +65,15 @@ class InboxWorker:
         self.stale_after = stale_after
         self.poll_interval = poll_interval
         self.retry_base = retry_base
+        self.retry_budget = retry_budget
+        self.give_up = give_up
+        self.process_timeout = process_timeout
         self.metrics = metrics
+        # Full jitter: workers that failed together during an outage do not all retry at the same moment after it.
+        self._backoff = wait_random_exponential(multiplier=max(retry_base, 0.001), max=MAX_RETRY_DELAY)
+        self._failures: dict[int, int] = {}  # event pk -> failures in this process (the backoff's exponent)
+        self._claimed: dict[int, InboxEvent] = {}  # every event this worker holds a claim on (for the heartbeat)
+        self._heartbeat_task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._queues: dict[str, deque[InboxEvent]] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -61,6 +83,7 @@ class InboxWorker:
         self._stopping = False
         self._claim_lock = asyncio.Lock()
         self._last_error: dict[int, str] = {}
+        self._claim_failures = 0
         self.processed = 0
 
     # ----- lifecycle -------------------------------------------------------------------------------------------------
@@ -69,6 +92,7 @@ class InboxWorker:
         """Start claiming. Whatever is pending in the inbox (a crash, a restart) is picked up by the first claim."""
         self._loop_task = asyncio.create_task(self._run(), name="line-inbox-worker")
         self._purge_task = asyncio.create_task(self._purge_loop(), name="line-inbox-purge")
+        self._heartbeat_task = asyncio.create_task(self._heartbeat_loop(), name="line-inbox-heartbeat")
 
     def wake(self) -> None:
         self._wake.set()
@@ -89,6 +113,7 @@ class InboxWorker:
             self._purge_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._purge_task
+        # The heartbeat runs on through the grace period below: running events stay ours while they finish.
         # Events waiting behind a running one go back to the inbox now; running ones get the grace period.
         for queue in self._queues.values():
             while queue:
@@ -105,6 +130,10 @@ class InboxWorker:
                 log.warning(
                     "line worker: %d event(s) interrupted at shutdown; they are retried on the next start", len(late)
                 )
+        if self._heartbeat_task is not None:
+            self._heartbeat_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat_task
 
     # ----- claim loop ------------------------------------------------------------------------------------------------
 
@@ -122,9 +151,13 @@ class InboxWorker:
                             limit=free,
                             stale_after_seconds=self.stale_after,
                         )
-                    except Exception:  # a database hiccup must not kill the worker: try again on the next round
-                        log.exception("line worker: claiming from the inbox failed")
+                    except Exception as exc:  # a database hiccup must not kill the worker: try again next round
+                        self._claim_failed(exc)
                         events = []
+                    else:
+                        if self._claim_failures:
+                            log.info("line worker: claiming works again after %d failure(s)", self._claim_failures)
+                        self._claim_failures = 0
                     for event in events:
                         self._enqueue(event)
                 if events and len(events) == free:
@@ -132,7 +165,23 @@ class InboxWorker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
 
+    def _claim_failed(self, exc: Exception) -> None:
+        """An outage logs one line when it starts and one a minute while it lasts, not a traceback a second."""
+        self._claim_failures += 1
+        dependency = unavailable_dependency(exc)
+        if dependency is None:
+            log.exception("line worker: claiming from the inbox failed")
+        elif self._claim_failures == 1 or self._claim_failures % 60 == 0:
+            log.warning(
+                "line worker: the %s is unavailable (%s); claiming again every %.0f s (%d failure(s) so far)",
+                dependency,
+                type(exc).__name__,
+                self.poll_interval,
+                self._claim_failures,
+            )
+
     def _enqueue(self, event: InboxEvent) -> None:
+        self._claimed[event.pk] = event
         self._inflight += 1
         key = event.conversation_key
         self._queues.setdefault(key, deque()).append(event)
@@ -167,8 +216,8 @@ class InboxWorker:
     async def _handle(self, event: InboxEvent) -> bool:
         """Process one event; True when finished (done or given up), False when it must be retried."""
         try:
-            # Finish well before the claim looks stale, or another process would take the event over meanwhile.
-            async with asyncio.timeout(self.stale_after * 0.8):
+            # The heartbeat keeps the claim while this runs; the timeout only ends a turn or a send that hangs.
+            async with asyncio.timeout(self.process_timeout):
                 await self.process(event)
         except asyncio.CancelledError:
             await asyncio.shield(self._release(event, "interrupted at shutdown"))
@@ -177,17 +226,25 @@ class InboxWorker:
             log.error("line worker: event %s failed for good: %s", event.event_id, exc)
             self._count("failed")
             await self._store_call(self.store.inbox_failed, event.pk, str(exc), retry=False)
+            self._forget(event)
             return True
-        except Exception as exc:  # RetryableError, a timeout, or a bug: retried, and bounded by the store's attempts
-            if not isinstance(exc, RetryableError):
+        except Exception as exc:  # RetryableError, an outage, a timeout, or a bug: retried within the time budget
+            if not isinstance(exc, RetryableError) and unavailable_dependency(exc) is None:
                 log.exception("line worker: event %s raised", event.event_id)
-            delay = min(MAX_RETRY_DELAY, self.retry_base * (2**event.attempts))
+            failures = self._failures[event.pk] = self._failures.get(event.pk, 0) + 1
+            delay = self._retry_delay(failures)
+            age = time.time() - event.accepted_at.timestamp()
+            if age + delay > self.retry_budget:
+                await self._give_up(event, f"{type(exc).__name__}: {exc}", age)
+                return True
             log.warning(
-                "line worker: event %s attempt %d failed (%s); retrying in %.1f s",
+                "line worker: event %s failure %d (%s); retrying in %.1f s (%.0f s of the %.0f s budget left)",
                 event.event_id,
-                event.attempts,
+                failures,
                 type(exc).__name__,
                 delay,
+                self.retry_budget - age,
+                self.retry_budget,
             )
             self._count("retried")
             self._last_error[event.pk] = f"{type(exc).__name__}: {exc}"
@@ -195,12 +252,47 @@ class InboxWorker:
                 await asyncio.sleep(delay)  # the conversation stays ours meanwhile: nothing overtakes this event
             return False
         await self._store_call(self.store.inbox_done, event.pk)
+        self._forget(event)
         self.processed += 1
         self._count("done")
         return True
 
+    def _retry_delay(self, failures: int) -> float:
+        state = RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
+        state.attempt_number = failures
+        return float(self._backoff(state))
+
+    async def _give_up(self, event: InboxEvent, error: str, age: float) -> None:
+        """The budget is spent: one short apology (the user is not left waiting in silence), then failed for good."""
+        log.error("line worker: event %s given up after %.0f s of retries: %s", event.event_id, age, error[:200])
+        self._count("given_up")
+        if self.give_up is not None:
+            try:
+                await self.give_up(event)
+            except Exception as exc:  # the apology is best effort: LINE may be what is down
+                log.warning("line worker: the apology for event %s failed (%s)", event.event_id, type(exc).__name__)
+        await self._store_call(self.store.inbox_failed, event.pk, error, retry=False)
+        self._forget(event)
+
+    def _forget(self, event: InboxEvent) -> None:
+        self._failures.pop(event.pk, None)
+        self._claimed.pop(event.pk, None)
+
     async def _release(self, event: InboxEvent, reason: str) -> None:
+        self._claimed.pop(event.pk, None)
         await self._store_call(self.store.inbox_failed, event.pk, reason, retry=True)
+
+    async def _heartbeat_loop(self) -> None:
+        interval = self.stale_after / 4
+        while True:
+            await asyncio.sleep(interval)
+            pks = list(self._claimed)
+            if not pks:
+                continue
+            try:
+                await self.run_sync(self.store.inbox_heartbeat, SOURCE, self.worker_id, pks)
+            except Exception as exc:  # the database is down: the claims may lapse, and the events are taken over
+                log.warning("line worker: renewing %d claim(s) failed (%s)", len(pks), type(exc).__name__)
 
     async def _store_call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         try:

@@ -9,13 +9,16 @@ insertion-ordered dict as requests come in (amortised O(1), no sweep of the whol
 library's own MemoryStorage rescans every key every 10 ms). Past `max_keys` live keys the oldest is dropped: the
 oldest window is the one closest to its reset anyway.
 
-With Redis, `limits`' own async Redis storage (one INCR + EXPIRE per hit, atomic across processes). When Redis cannot
-be reached the request is let through and that is logged once: the limits protect the service, they must not take it
-down.
+With Redis, `limits`' own async Redis storage (one INCR + EXPIRE per hit, atomic across processes). Redis must never
+slow answers down nor switch the limits off: every call is bounded by a short timeout (`REDIS_TIMEOUT_SECONDS`), and
+a circuit breaker stops calling a Redis that failed `BREAKER_FAILURES` times in a row for `BREAKER_RESET_SECONDS`,
+then lets one call through to see whether it is back. Meanwhile the limits are counted in-process (each worker
+limits on its own: looser by the number of workers, but never off), and that is logged when it starts and ends.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import threading
@@ -143,45 +146,122 @@ class MemoryRateLimiter:
         return None
 
 
-class RedisRateLimiter:
-    """Shared by every process that uses the same Redis and key prefix."""
+REDIS_TIMEOUT_SECONDS = 0.25
+BREAKER_FAILURES = 3
+BREAKER_RESET_SECONDS = 10.0
 
-    def __init__(self, url: str, *, prefix: str = "career-partner:ratelimit:", timeout: float = 1.0) -> None:
+
+class CircuitBreaker:
+    """closed (calls go through) -> `failures` failures in a row -> open (no calls) for `reset_after` seconds ->
+    half-open (one trial call: success closes, failure opens again)."""
+
+    def __init__(
+        self,
+        *,
+        failures: int = BREAKER_FAILURES,
+        reset_after: float = BREAKER_RESET_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.failures = failures
+        self.reset_after = reset_after
+        self._clock = clock
+        self._failed = 0
+        self._open_until: float | None = None
+        self._trial = False
+
+    @property
+    def state(self) -> str:
+        if self._open_until is None:
+            return "closed"
+        return "open" if self._clock() < self._open_until or self._trial else "half-open"
+
+    def allow(self) -> bool:
+        if self._open_until is None:
+            return True
+        if self._clock() < self._open_until or self._trial:
+            return False
+        self._trial = True  # half-open: this caller is the trial
+        return True
+
+    def success(self) -> bool:
+        """Record a success; True when it closed an open breaker."""
+        was_open = self._open_until is not None
+        self._failed, self._open_until, self._trial = 0, None, False
+        return was_open
+
+    def failure(self) -> bool:
+        """Record a failure; True when it opened the breaker."""
+        self._failed += 1
+        reopening = self._trial
+        self._trial = False
+        if reopening or self._failed >= self.failures:
+            was_closed = self._open_until is None
+            self._open_until = self._clock() + self.reset_after
+            return was_closed
+        return False
+
+
+class RedisRateLimiter:
+    """Shared by every process that uses the same Redis and key prefix; in-process while Redis is unavailable."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = "career-partner:ratelimit:",
+        timeout: float = REDIS_TIMEOUT_SECONDS,
+        breaker: CircuitBreaker | None = None,
+    ) -> None:
         from limits.aio.storage import RedisStorage
 
         self.prefix = prefix
+        self.timeout = timeout
         async_url = url if url.startswith("async+") else "async+" + url
         self.storage = RedisStorage(
             async_url, implementation="redispy", socket_timeout=timeout, socket_connect_timeout=timeout
         )
         self._strategy = AsyncFixedWindow(self.storage)
-        self._warned = False
+        self.breaker = breaker or CircuitBreaker()
+        self.fallback = MemoryRateLimiter()
 
-    async def _guard(self, call: Any, default: Any) -> Any:
+    async def _redis(self, call: Any) -> tuple[bool, Any]:
+        """(True, result) from Redis, or (False, None) when it failed or the breaker is open."""
+        if not self.breaker.allow():
+            call.close()  # the coroutine is never awaited
+            return False, None
         try:
-            result = await call
-        except Exception as exc:  # fail open: see the module docstring
-            if not self._warned:
-                log.warning("rate limiter: Redis unavailable, requests are not limited: %s", type(exc).__name__)
-                self._warned = True
-            return default
-        self._warned = False
-        return result
+            # The socket timeouts bound each read; this bounds the whole call (connect, retries, pool waits).
+            result = await asyncio.wait_for(call, self.timeout * 2)
+        except Exception as exc:
+            if self.breaker.failure():
+                log.warning(
+                    "rate limiter: Redis unavailable (%s); counting in this process for %.0f s, then trying again",
+                    type(exc).__name__,
+                    self.breaker.reset_after,
+                )
+            return False, None
+        if self.breaker.success():
+            log.info("rate limiter: Redis is back; limits are shared again")
+        return True, result
 
     async def hit(self, key: str, limit: int, window: float) -> float | None:
         if limit <= 0:
             return window
         item = _item(limit, window)
         full_key = self.prefix + key
-        if await self._guard(self._strategy.hit(item, full_key), True):
+        ok, allowed = await self._redis(self._strategy.hit(item, full_key))
+        if not ok:
+            return await self.fallback.hit(key, limit, window)
+        if allowed:
             return None
-        stats = await self._guard(self._strategy.get_window_stats(item, full_key), None)
-        return window if stats is None else max(0.0, stats.reset_time - time.time())
+        ok, stats = await self._redis(self._strategy.get_window_stats(item, full_key))
+        return window if not ok or stats is None else max(0.0, stats.reset_time - time.time())
 
     async def test(self, key: str, limit: int, window: float) -> bool:
         if limit <= 0:
             return False
-        return bool(await self._guard(self._strategy.test(_item(limit, window), self.prefix + key), True))
+        ok, room = await self._redis(self._strategy.test(_item(limit, window), self.prefix + key))
+        return bool(room) if ok else await self.fallback.test(key, limit, window)
 
     async def ping(self) -> None:
         if not await self.storage.check():

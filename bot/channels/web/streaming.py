@@ -115,6 +115,8 @@ async def event_stream(
 def _error_payload(exc: BaseException) -> dict[str, str]:
     status = getattr(exc, "status_code", 500)
     message = getattr(exc, "detail", None)
+    if status == 503 and isinstance(message, str):  # an outage: the widget shows this with its retry button
+        return {"error": "unavailable", "message": message}
     if not isinstance(message, str) or status >= 500:
         log.error("web stream turn failed: %s", type(exc).__name__, exc_info=exc)
         return {
