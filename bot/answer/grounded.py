@@ -58,6 +58,7 @@ class Signals:
     felt: bool = False  # a feeling was named (else `feeling` is the default)
     length: int = 0  # characters of the message, spaces excluded
     question: str = ""  # the sentence that asks something (not a bare 「どうしたらいい？」), if any
+    body: bool = False  # the message names a bodily sign (palpitations, no sleep, extreme hours)
 
 
 def item_text(item: Item, *, compact: bool = False) -> str:
@@ -298,6 +299,7 @@ def read_signals(message: str, lexicon: Lexicon) -> Signals:
         felt=named is not None,
         length=len("".join(text.split())),
         question=asked or "",
+        body=bool(lexicon.body_signs.search(text)),
     )
 
 
@@ -360,9 +362,10 @@ class GroundedComposer:
             template = templates["echo_distress"]
         else:
             template = templates["plain"]
-        return template.format(
+        opening = template.format(
             role=signals.role or "", situations=situations, echo=signals.echo, feeling=signals.feeling
         )
+        return f"{opening}{self.lexicon.body_sentence}" if signals.body else opening
 
     def follow_ups(self, article: Article, *, full: bool = False) -> list[str]:
         labels = self.replies["follow_ups"]

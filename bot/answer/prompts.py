@@ -31,6 +31,10 @@ class Lexicon:
     other_subject: re.Pattern[str]
     question: re.Pattern[str]
     planning: re.Pattern[str]
+    # The body speaking (palpitations, no sleep, a stomach that hurts, extreme hours): the opening adds a line that
+    # a doctor or the company's 産業医 is worth seeing — a suggestion, never a diagnosis.
+    body_signs: re.Pattern[str]
+    body_sentence: str
 
 
 def _yaml(path: Path) -> dict[str, Any]:
@@ -59,6 +63,8 @@ def load_lexicon(prompts_dir: Path) -> Lexicon:
         other_subject=re.compile(data["other_subject"]),
         question=re.compile(data["question"]),
         planning=re.compile(data["planning"]),
+        body_signs=re.compile(data["body_signs"]["pattern"]),
+        body_sentence=str(data["body_signs"]["sentence"]),
     )
 
 

@@ -157,3 +157,11 @@ def test_a_question_gets_the_qa_item_that_asks_the_same_thing_and_no_lookalike(e
     # Shares 「任せ」「仕事」 with 「任せた仕事、つい自分で直してしまいます。どうすれば？」 but asks something else.
     lookalike = engine.answer_once("仕事を人に振るの、何割くらい任せていいものですか？")
     assert lookalike.direct_answer is None or "自分で直して" not in lookalike.direct_answer.question
+
+
+def test_an_opening_suggests_a_doctor_when_the_body_speaks_and_not_otherwise(engine) -> None:
+    line = "医療機関"
+    tired = engine.answer_once("残業が月100時間を超えていて頭痛が続く。仕事の量をどうにかしたい")
+    assert tired.kind == "advice" and line in tired.empathy and "産業医" in tired.empathy
+    plain = engine.answer_once("部下との面談ってどう進めればいい？")
+    assert line not in plain.empathy
