@@ -59,6 +59,7 @@ class Signals:
     length: int = 0  # characters of the message, spaces excluded
     question: str = ""  # the sentence that asks something (not a bare 「どうしたらいい？」), if any
     body: bool = False  # the message names a bodily sign (palpitations, no sleep, extreme hours)
+    questions: tuple[str, ...] = ()  # every sentence that asks something, in order (a long consultation asks several)
 
 
 def item_text(item: Item, *, compact: bool = False) -> str:
@@ -166,6 +167,7 @@ def _all_items(article: Article) -> list[Item]:
 
 ECHO_CHARS = 28
 LONG_MESSAGE_CHARS = 150
+MAX_QUESTIONS = 3  # a consultation's questions tried against the Q&A items (the best-fitting pair answers)
 HOW_TO_MAX_CHARS = 60
 # idf-weighted words a question must share with a Q&A item's question to be answered by it (chosen by reading answers).
 DIRECT_ANSWER_MIN_SCORE = 4.0
@@ -271,15 +273,13 @@ def read_signals(message: str, lexicon: Lexicon) -> Signals:
             weights[word] = max(weights.get(word, 0.0), situation.weight)
     named = next((sentence for pattern, sentence in lexicon.feelings if pattern.search(text)), None)
     feeling = named or lexicon.default_feeling
-    asked = next(
-        (
-            s
-            for s in message_sentences(message)
-            # Words quoted from someone else (「誰かやれる人？」) are not the worker's question.
-            if lexicon.question.search(re.sub(r"「[^」]*」|『[^』]*』", "", s)) and not _is_bare_question(s)
-        ),
-        None,
+    questions = tuple(
+        s
+        for s in message_sentences(message)
+        # Words quoted from someone else (「誰かやれる人？」) are not the worker's question.
+        if lexicon.question.search(re.sub(r"「[^」]*」|『[^』]*』", "", s)) and not _is_bare_question(s)
     )
+    asked = questions[0] if questions else None
     if named is not None:
         kind = "distress"
     elif asked is not None:
@@ -300,6 +300,7 @@ def read_signals(message: str, lexicon: Lexicon) -> Signals:
         length=len("".join(text.split())),
         question=asked or "",
         body=bool(lexicon.body_signs.search(text)),
+        questions=questions[:MAX_QUESTIONS],
     )
 
 
@@ -492,14 +493,26 @@ class GroundedComposer:
         Words alone pick 「これってパワハラですか？」 for 「パワハラの証拠って録音でも有効？」; meaning alone is sure only
         for near-paraphrases, which it then accepts without shared words (「辞めるのは何か月前に伝える？」)."""
         qa = article.section(Role.QA)
-        question = signals.question or (signals.echo if loose else "")
-        if qa is None or not question or not qa.items:
+        questions = signals.questions or ((signals.question,) if signals.question else ())
+        if not questions and loose and signals.echo:
+            questions = (signals.echo,)
+        if qa is None or not questions or not qa.items:
             return None
-        asked = frozenset(get_tokenizer().tokens(question))
-        asked_vector = self._embed(question) if self.embed is not None else None
         min_words = LOOSE_DIRECT_ANSWER_MIN_SCORE if loose else DIRECT_ANSWER_MIN_SCORE
         best: tuple[float, Item] | None = None
-        for item in qa.items:
+        for question in questions:
+            found = self._best_item(question, qa.items, min_words)
+            if found is not None and (best is None or found[0] > best[0]):
+                best = found
+        if best is None:
+            return None  # none of the article's questions is this one: the plan answers it instead
+        return DirectAnswer(question=best[1].title, answer=best[1].detail)
+
+    def _best_item(self, question: str, items: list[Item], min_words: float) -> tuple[float, Item] | None:
+        asked = frozenset(get_tokenizer().tokens(question))
+        asked_vector = self._embed(question) if self.embed is not None else None
+        best: tuple[float, Item] | None = None
+        for item in items:
             shared = frozenset(get_tokenizer().tokens(item.title)) & asked
             # The answer's words count too, at half weight: 「何日取れる？」 meets 「93日まで」 in the answer.
             in_answer = (frozenset(get_tokenizer().tokens(item.detail)) & asked) - shared
@@ -518,9 +531,7 @@ class GroundedComposer:
                 rank += SAME_KIND_BONUS  # 「何日取れる？」 prefers 「どのくらい休める？」 to 「休業中の給料は？」
             if fits and (best is None or rank > best[0]):
                 best = (rank, item)
-        if best is None:
-            return None  # none of the article's questions is this one: the plan answers it instead
-        return DirectAnswer(question=best[1].title, answer=best[1].detail)
+        return best
 
     def _embed(self, text: str) -> np.ndarray:
         vector = self._vectors.get(text)
