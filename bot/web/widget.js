@@ -875,7 +875,8 @@
     });
     var box = h("div", { class: "error", "data-status": String(err && err.status) }, h("p", { text: message }), retry);
     view.bubble.appendChild(box);
-    if (err && err.status === 429 && err.retryAfter) {
+    // Rate limited (429) or an outage (503): the server says when a retry can work; the button waits that long.
+    if (err && (err.status === 429 || err.status === 503) && err.retryAfter) {
       var left = err.retryAfter;
       retry.disabled = true;
       retry.textContent = "再送信（あと" + left + "秒）";

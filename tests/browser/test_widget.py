@@ -345,6 +345,41 @@ def test_a_429_shows_a_friendly_message_and_retry_works_after_the_wait(make_serv
     assert page.locator(f"{W} .msg.user").count() == 2  # the retry did not add the message twice
 
 
+def test_an_outage_shows_its_message_and_counts_down_before_the_retry(make_server, new_page):
+    """The server's outage answer (503, a sentence, Retry-After: bot.api.main) as the widget receives it; the server
+    side is tested in tests/api. The retry waits out the Retry-After, then the message is answered once."""
+    import json
+
+    from bot.outages import WEB_UNAVAILABLE_MESSAGE
+
+    server = make_server()  # its own server: the shared one's per-IP message budget belongs to the other tests
+    page = new_page()
+    open_widget(page, server.url + "/")
+    body = json.dumps({"error": "unavailable", "message": WEB_UNAVAILABLE_MESSAGE}, ensure_ascii=False)
+    page.route(
+        "**/messages/stream",
+        lambda route: route.fulfill(
+            status=503, headers={"Retry-After": "2"}, content_type="application/json", body=body
+        ),
+    )
+    box = page.locator(f"{W} #cp-input")
+    box.fill("転職するか迷っている")
+    box.press("Enter")
+    error = page.locator(f"{W} .msg.bot").last.locator(".error")
+    error.wait_for()
+    assert error.get_attribute("data-status") == "503"
+    assert WEB_UNAVAILABLE_MESSAGE in error.inner_text()
+    retry = error.locator("button.retry")
+    assert retry.is_disabled() and "あと" in retry.inner_text()
+    page.unroute("**/messages/stream")
+    page.wait_for_function(f"() => !{ROOT_JS}.querySelector('.error button.retry').disabled", timeout=10_000)
+    retry.click()
+    answer = page.locator(f"{W} .msg.bot").last
+    answer.locator("h3").first.wait_for()  # the retried message is answered in the same bubble
+    assert answer.locator(".error").count() == 0
+    assert page.locator(f"{W} .msg.user").count() == 1
+
+
 def test_network_errors_offer_a_retry_and_offline_is_shown(live, new_page, artifacts):
     page = new_page()
     open_widget(page, live.url + "/")
