@@ -20,6 +20,7 @@ from bot.answer.grounded import GroundedComposer, read_signals
 from bot.answer.model import ActionGroup, Answer, AnswerKind, Escalation, EscalationKind, Source
 from bot.answer.render import render_text
 from bot.knowledge.model import Article, Role
+from bot.retrieval.policy import close_topics
 from bot.retrieval.retriever import RetrievalResult
 from bot.safety.helplines import build_escalation, resources_for
 
@@ -108,13 +109,7 @@ class AnswerComposer:
     # ----- clarifying ------------------------------------------------------------------------------------------------
     def clarify_topics(self, message: str, retrieval: RetrievalResult) -> list[str]:
         """The choices for a clarifying question: topics retrieval placed close to the best one, in its order."""
-        best = retrieval.best
-        topics: list[str] = []
-        for hit in retrieval.articles:
-            if best is not None and best.score - hit.score > CLARIFY_SPREAD:
-                break
-            if hit.topic and hit.topic not in topics and hit.topic in self.topic_names:
-                topics.append(hit.topic)
+        topics = [t for t in close_topics(retrieval, CLARIFY_SPREAD) if t in self.topic_names]
         if len(topics) < 2:
             for fallback in CLARIFY_FALLBACK:
                 if len(topics) >= 3:

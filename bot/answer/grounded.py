@@ -511,15 +511,17 @@ class GroundedComposer:
     def _best_item(self, question: str, items: list[Item], min_words: float) -> tuple[float, Item] | None:
         asked = frozenset(get_tokenizer().tokens(question))
         asked_vector = self._embed(question) if self.embed is not None else None
+        asked_kinds = _ask_kinds(question)
         best: tuple[float, Item] | None = None
         for item in items:
+            item_kinds = _ask_kinds(item.title)
             shared = frozenset(get_tokenizer().tokens(item.title)) & asked
             # The answer's words count too, at half weight: 「何日取れる？」 meets 「93日まで」 in the answer.
             in_answer = (frozenset(get_tokenizer().tokens(item.detail)) & asked) - shared
             words = sum(self.ranker.idf(t) for t in shared) + ANSWER_WORD_WEIGHT * sum(
                 self.ranker.idf(t) for t in in_answer
             )
-            if _ask_kinds(question) and _ask_kinds(item.title) and not _ask_kinds(question) & _ask_kinds(item.title):
+            if asked_kinds and item_kinds and not asked_kinds & item_kinds:
                 continue  # 「何社くらい？」 is not answered by 「何から始めればいい？」, however close the topic
             if asked_vector is None:
                 fits, rank = words >= min_words, words
@@ -527,7 +529,7 @@ class GroundedComposer:
                 meaning = float(np.dot(asked_vector, self._embed(item.title)))
                 fits = meaning >= SAME_QUESTION_COSINE or (words >= min_words and meaning >= RELATED_QUESTION_COSINE)
                 rank = meaning + words / 100
-            if _ask_kinds(question) & _ask_kinds(item.title):
+            if asked_kinds & item_kinds:
                 rank += SAME_KIND_BONUS  # 「何日取れる？」 prefers 「どのくらい休める？」 to 「休業中の給料は？」
             if fits and (best is None or rank > best[0]):
                 best = (rank, item)

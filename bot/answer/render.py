@@ -13,6 +13,13 @@ def cited_titles(answer: Answer) -> list[str]:
     return [titles[c] for c in answer.cited if c in titles]
 
 
+def alternatives_line(answer: Answer, replies: dict[str, Any]) -> str:
+    """「もしかして、こちらのお悩みでしたか？ 「A」／「B」」, or "" without alternatives (every channel says it so)."""
+    if not answer.alternatives:
+        return ""
+    return str(replies["phrases"]["alternatives"]) + "／".join(f"「{a}」" for a in answer.alternatives)
+
+
 def render_text(answer: Answer, replies: dict[str, Any], cited: list[str] | None = None) -> str:
     """`cited`: titles of the articles the answer was built from (default: `answer.cited`, else the best source)."""
     headings = replies["headings"]
@@ -51,7 +58,7 @@ def render_text(answer: Answer, replies: dict[str, Any], cited: list[str] | None
         titles = cited or cited_titles(answer) or [answer.sources[0].title]
         lines.append(f"{headings['sources']}：" + "／".join(f"「{t}」" for t in titles))
     if answer.alternatives:
-        lines += ["", replies["phrases"]["alternatives"] + "／".join(f"「{a}」" for a in answer.alternatives)]
+        lines += ["", alternatives_line(answer, replies)]
     if answer.follow_ups and answer.kind == "clarify":
         lines += [f"{n}. {choice}" for n, choice in enumerate(answer.follow_ups, start=1)]
     return "\n".join(lines).strip()

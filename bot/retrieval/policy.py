@@ -34,17 +34,23 @@ class TopicDecision:
     alternatives: list[str] = field(default_factory=list)  # topic slugs, best first
 
 
+def close_topics(retrieval: RetrievalResult, spread: float) -> list[str]:
+    """The distinct topics of the hits scoring within `spread` of the best one, best first (its own topic included)."""
+    best = retrieval.best
+    out: list[str] = []
+    for hit in retrieval.articles:
+        if best is not None and best.score - hit.score > spread:
+            break
+        if hit.topic and hit.topic not in out:
+            out.append(hit.topic)
+    return out
+
+
 def alternatives_of(retrieval: RetrievalResult) -> list[str]:
     best = retrieval.best
     if best is None:
         return []
-    out: list[str] = []
-    for hit in retrieval.articles[1:]:
-        if best.score - hit.score > ALTERNATIVE_SPREAD:
-            break
-        if hit.topic and hit.topic != best.topic and hit.topic not in out:
-            out.append(hit.topic)
-    return out[:MAX_ALTERNATIVES]
+    return [t for t in close_topics(retrieval, ALTERNATIVE_SPREAD) if t != best.topic][:MAX_ALTERNATIVES]
 
 
 def decide(retrieval: RetrievalResult, *, clarify_below: float = CLARIFY_BELOW, sure: float = SURE) -> TopicDecision:

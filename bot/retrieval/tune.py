@@ -77,18 +77,18 @@ def read_queries(training_dir: Path, split: str | None = "train") -> list[tuple[
     return [(topic, text) for topic, text in rows if topic and text and split in (None, query_split(text))]
 
 
-def training_queries(articles: list[Article], training_dir: Path) -> list[tuple[str, str | None, str]]:
-    """(text, article id or None when only the topic is known, topic) for every training query."""
-    out: list[tuple[str, str | None, str]] = [(text, None, topic) for topic, text in read_queries(training_dir)]
+def training_queries(articles: list[Article], training_dir: Path) -> list[tuple[str, str]]:
+    """(text, topic) for every training query: the writers' training split, the phrasings and the Q&A questions."""
+    out: list[tuple[str, str]] = [(text, topic) for topic, text in read_queries(training_dir)]
     for article in articles:
         topic = article.topic or ""
-        out += [(p, article.id, topic) for p in article.phrasings]
+        out += [(p, topic) for p in article.phrasings]
         qa = article.section(Role.QA)
-        out += [(item.title, article.id, topic) for item in (qa.items if qa else [])]
+        out += [(item.title, topic) for item in (qa.items if qa else [])]
     # A phrasing or Q&A question can repeat a held-out message word for word (Q&A items were written from the writers'
     # questions): the dev split stays unseen.
     held_out = {text for _, text in read_queries(training_dir, "dev")}
-    return sorted({row for row in out if row[0] not in held_out}, key=lambda row: (row[2], row[0]))
+    return sorted({row for row in out if row[0] not in held_out}, key=lambda row: (row[1], row[0]))
 
 
 class TopicSoftmaxLoss(torch.nn.Module):
@@ -203,7 +203,7 @@ def tune(
     serving_length = model.max_seq_length
     model.max_seq_length = recipe.max_seq_length
     freeze_lower_layers(model, recipe.trainable_layers)
-    queries = [(text, topic) for text, _, topic in training_queries(articles, training_dir) if topic in topic_index]
+    queries = [(text, topic) for text, topic in training_queries(articles, training_dir) if topic in topic_index]
     log(f"tune: {len(queries)} queries over {len(passages)} passages ({time.perf_counter() - started:.0f} s)")
     dataset = Dataset.from_dict({"anchor": [q for q, _ in queries], "label": [topic_index[t] for _, t in queries]})
     loss = TopicSoftmaxLoss(

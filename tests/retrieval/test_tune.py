@@ -26,7 +26,7 @@ def test_the_held_out_split_is_fixed_by_the_text_and_disjoint() -> None:
     dev = {text for _, text in read_queries(TRAINING, "dev")}
     assert not train & dev and len(dev) > 200
     assert all(query_split(text) == "dev" for text in dev)
-    used = {text for text, _, _ in training_queries(load_library(ROOT / "knowledge"), TRAINING)}
+    used = {text for text, _ in training_queries(load_library(ROOT / "knowledge"), TRAINING)}
     assert not used & dev  # the tuned model never sees the messages its confidence is calibrated on
 
 

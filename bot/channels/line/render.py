@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.answer.model import ActionGroup, Answer, HelpResource, Source
+from bot.answer.render import alternatives_line
 from bot.channels.line import texts
 from bot.channels.line.limits import (
     MAX_ALT_TEXT,
@@ -109,8 +110,8 @@ def _advice(answer: Answer, replies: dict[str, Any], options: RenderOptions) -> 
         direct = answer.direct_answer
         qa = f"■ {replies['headings']['direct_answer']}\nQ. {direct.question}\nA. {direct.answer}"
         opening = f"{opening}\n\n{qa}" if opening else qa
-    if answer.alternatives:
-        maybe = replies["phrases"]["alternatives"] + "／".join(f"「{a}」" for a in answer.alternatives)
+    maybe = alternatives_line(answer, replies)
+    if maybe:
         opening = f"{opening}\n\n{maybe}" if opening else maybe
     if opening:
         messages += _texts(opening, options.quote_token)
