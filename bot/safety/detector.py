@@ -117,6 +117,9 @@ class Rule:
     first_person_only: bool = False
     # Cancelled when the phrase is reported as hearsay (general questions about labour practice).
     hearsay_cancels: bool = False
+    # When set, `requires` must occur within this many characters of the phrase: 「眠れない日が3日」 is days of no
+    # sleep, but 「夜も眠れなくなります。最初の1か月…」 in a return-from-leave question is a worry about the month ahead.
+    near: int = 0
 
 
 def _rules(
@@ -127,10 +130,11 @@ def _rules(
     requires: str | None = None,
     first_person_only: bool = False,
     hearsay_cancels: bool = False,
+    near: int = 0,
 ) -> list[Rule]:
     needed = re.compile(_fold_pattern(requires)) if requires else None
     return [
-        Rule(kind, re.compile(_fold_pattern(p)), joke_sensitive, needed, first_person_only, hearsay_cancels)
+        Rule(kind, re.compile(_fold_pattern(p)), joke_sensitive, needed, first_person_only, hearsay_cancels, near)
         for p in patterns
     ]
 
@@ -293,6 +297,7 @@ SELF_HARM: list[Rule] = _rules(
 # All only about oneself: 「同僚がパニック障害で休職中」「部下が涙が止まらない様子で」 are questions about others.
 # --------------------------------------------------------------------------------------------------------------------
 # Lasting days, not one bad night: what turns sleep, getting up or staying in into a breakdown.
+FOR_DAYS_NEAR = 20  # characters between a sign and how long it has gone on (one sentence's reach)
 _FOR_DAYS = r"何日|\d+日|週間|(?:\d+|何|一|1)(?:か|ゕ|ゖ|こ)?月|一睡|頭がおかしく"
 MENTAL: list[Rule] = [
     *_rules(
@@ -346,7 +351,7 @@ MENTAL: list[Rule] = [
         [
             r"(?:ベッド|布団|ふとん)から(?:出|で|起き上が|おきあが|起き|おき)(?:られ|れ)(?:ない|なく|て(?:い)?ない|なかった)",
             r"(?:起き上が|おきあが)れ(?:ない|なく)|(?:ほとんど|ずっと)(?:布団|ふとん|ベッド)(?:の中|から出)",
-            r"(?:眠|ねむ)れ(?:ない|なく|てない)|一睡も(?:でき|出来)",
+            r"(?:眠|ねむ)れ(?:ない|なく|てない|ていない)|一睡も(?:でき|出来)",
             r"(?:体|からだ)が(?:動か|うごか)(?:ない|なく)",
             r"(?:風呂|ふろ)(?:に)?(?:も)?(?:入|はい)れて?(?:ない|いない)",
             r"(?:家|部屋|へや)から(?:出|で)られ(?:ない|なく|てない)",
@@ -354,6 +359,7 @@ MENTAL: list[Rule] = [
         ],
         requires=_FOR_DAYS,
         first_person_only=True,
+        near=FOR_DAYS_NEAR,
     ),
     # Tears, vomiting, numbness: a breakdown when they come every day or will not stop.
     *_rules(
@@ -365,6 +371,7 @@ MENTAL: list[Rule] = [
         ],
         requires=_FOR_DAYS + r"|毎日|ずっと|止まらな|とまらな",
         first_person_only=True,
+        near=FOR_DAYS_NEAR,
     ),
 ]
 
@@ -500,7 +507,33 @@ def _negated(norm: str, end: int) -> bool:
     return bool(_NEGATION_AFTER.match(norm[end : end + _NEGATION_WINDOW]))
 
 
-def _fires(rule: Rule, norm: str, joking: bool) -> str | None:
+def _sentence_ends(text: str) -> list[int]:
+    """Where each sentence of `text` ends in its normalised form (punctuation is dropped there)."""
+    ends: list[int] = []
+    position = 0
+    for part in re.split(r"[。！？!?\n]", unicodedata.normalize("NFKC", text)):
+        position += len(normalize(part))
+        ends.append(position)
+    return ends
+
+
+FRAGMENT_CHARS = 10  # a sentence this short next to the sign belongs to it: 「涙が出てくる。毎日」「…。もう2週間」
+
+
+def _sentence_span(ends: list[int], at: int) -> tuple[int, int]:
+    """The span of the sentence holding position `at`, with a short fragment before or after it."""
+    starts = [0, *ends[:-1]]
+    for index, (start, end) in enumerate(zip(starts, ends, strict=True)):
+        if at < end or index == len(ends) - 1:
+            if index > 0 and start - starts[index - 1] <= FRAGMENT_CHARS:
+                start = starts[index - 1]
+            if index + 1 < len(ends) and ends[index + 1] - end <= FRAGMENT_CHARS:
+                end = ends[index + 1]
+            return start, end
+    return 0, at
+
+
+def _fires(rule: Rule, norm: str, joking: bool, sentence_ends: list[int] | None = None) -> str | None:
     """The cue if the rule fires on the normalised message, after its guards."""
     if rule.joke_sensitive and joking:
         return None
@@ -513,6 +546,13 @@ def _fires(rule: Rule, norm: str, joking: bool) -> str | None:
             continue
         if rule.first_person_only and _THIRD_PERSON_BEFORE.search(norm[max(0, match.start() - 8) : match.start()]):
             continue
+        if rule.near and rule.requires is not None and sentence_ends:
+            # Within the sentence, too: 「…夜も眠れなくなります。最初の1か月…」 is two thoughts (the normalised text
+            # has no punctuation, so the sentences' spans are read off the original).
+            start, end = _sentence_span(sentence_ends, match.start())
+            around = norm[max(start, match.start() - rule.near) : min(end, match.end() + rule.near)]
+            if not rule.requires.search(around):
+                continue
         return match.group()
     return None
 
@@ -524,9 +564,10 @@ def detect_crisis(text: str) -> CrisisSignal | None:
     nfkc = unicodedata.normalize("NFKC", text).lower()
     norm = normalize(text)
     joking = bool(_JOKE.search(nfkc)) and not _SERIOUS.search(norm)
+    ends = _sentence_ends(text)
     for kind in PRIORITY:
         for rule in FAMILIES[kind]:
-            cue = _fires(rule, norm, joking)
+            cue = _fires(rule, norm, joking, ends)
             if cue is not None:
                 return CrisisSignal(kind, cue)
     return None

@@ -263,3 +263,22 @@ def test_signal_carries_the_matched_phrase_not_the_message() -> None:
     assert signal == CrisisSignal("suicide", "消えたい")
     with pytest.raises(AttributeError):
         signal.kind = "mental"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        # How long it has gone on belongs to the sign when it is said in the same breath (or a fragment beside it)...
+        ("ここ1ヶ月、ほとんど眠れていない。", "mental"),
+        ("何もしてないのに涙が出てくる。毎日", "mental"),
+        # ...not when it is another thought of a long consultation: a worry about the first month back at work.
+        (
+            "うつ病で半年休職していて、来月から復職予定です。また体調を崩したらどうしようと考えると夜も眠れなくなります。"
+            "復帰してから最初の1か月くらい、どんなことに気をつければいいでしょうか。",
+            None,
+        ),
+    ],
+)
+def test_how_long_a_sign_has_lasted_is_read_in_its_own_sentence(text: str, kind: str | None) -> None:
+    signal = detect_crisis(text)
+    assert (signal.kind if signal else None) == kind
