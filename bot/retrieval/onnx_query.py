@@ -86,6 +86,9 @@ def export_query_model(model_dir: Path, out_file: Path) -> None:
                 str(out_file),
                 weight_type=QuantType.QInt8,
                 per_channel=True,
+                # 7-bit weights: x86 CPUs without VNNI (AVX2 only) saturate u8×s8 products with full-range weights,
+                # which cost a cosine of 0.97 to the float model on some queries here; VNNI CPUs lose nearly nothing.
+                reduce_range=True,
                 # The fused ops are in Microsoft's domain, where shape inference cannot tell the tensor types.
                 extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
             )
