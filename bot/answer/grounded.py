@@ -60,6 +60,9 @@ class Signals:
     question: str = ""  # the sentence that asks something (not a bare 「どうしたらいい？」), if any
     body: bool = False  # the message names a bodily sign (palpitations, no sleep, extreme hours)
     questions: tuple[str, ...] = ()  # every sentence that asks something, in order (a long consultation asks several)
+    # The same questions with what they lean on: a short message whole (「これって普通？」 means nothing alone), a
+    # short question with the sentence before it. Read for meaning against Q&A items (GroundedComposer._related_item).
+    asked_in_context: tuple[str, ...] = ()
 
 
 def item_text(item: Item, *, compact: bool = False) -> str:
@@ -177,6 +180,16 @@ LOOSE_DIRECT_ANSWER_MIN_SCORE = 2.5
 # training questions whose best Q&A item a reviewer labelled (training/qa-match/dev.tsv, bench/qa_match_calibration.py):
 # 62 answered, 38 the same question, 19 related, 5 off — dev numbers.
 SAME_QUESTION_COSINE = 0.88
+# A question asked in other words than any item's: the question in its context, read as a query against each item's
+# question and answer read as a passage (the retrieval model's own pairing). At this cosine the item answered what
+# was asked in the dev reading of 60 consultation questions no item matched word for word (eval/consultations_blind.tsv
+# before its second round; dev numbers): above it 10 of 13 fitting, below it fewer than half.
+RELATED_ANSWER_COSINE = 0.72
+# The plan step whose example phrasing answers a question about what to say: a lower bar than a Q&A item's, as the
+# candidates are only the cited article's own phrasings (read on the dev consultations; not calibrated on labels).
+WORDING_ANSWER_COSINE = 0.66
+CONTEXT_MESSAGE_CHARS = 80  # a message this short is its own question's context
+SHORT_QUESTION_CHARS = 20  # a question this short leans on the sentence before it
 SAME_KIND_BONUS = 0.05  # among fitting items, one that asks for the same kind of thing (an amount, a time) comes first
 RELATED_QUESTION_COSINE = 0.78
 MAX_CACHED_VECTORS = 4096  # Q&A questions (and the odd repeated message): bounded all the same
@@ -193,11 +206,21 @@ _BARE_QUESTION = re.compile(
 
 # What a question asks for, where it says so: two questions that ask for different things are different questions.
 _ASK_KINDS = {
-    "amount": re.compile(r"何(?:社|件|回|枚|日|時間|か月|ヶ月|カ月|年|歳|割|%|％)|どの(?:くらい|ぐらい)|どれ(?:くらい|ぐらい)|いくら"),
+    "amount": re.compile(
+        r"何(?:社|件|回|枚|日|時間|か月|ヶ月|カ月|年|歳|割|%|％)|どの(?:くらい|ぐらい)|どれ(?:くらい|ぐらい)|いくら"
+    ),
     "when": re.compile(r"いつ|タイミング|何か月前|何ヶ月前"),
     "first": re.compile(r"何から|まず何|最初に何"),
+    "late": re.compile(r"遅(?:い|すぎ|く(?:な|は))|手遅れ|今からでも"),
     "wording": re.compile(r"どう(?:言|伝|話|切り出|断|謝|説明|答|書)|言い方|伝え方|切り出し方|断り方|書き方"),
 }
+
+
+# A question about how to go about it: the plan is its answer.
+_HOW_QUESTION = re.compile(
+    r"どう(?:すれば|したら|やって|進め|立て直|取り戻|動|準備|考え|対処|対応|乗り越え|接|振る舞|向き合|関わ)|何から|何をすれば|何をしたら|"
+    r"どういう順|どんな順|進め方|順番|手順|アドバイス"
+)
 
 
 def _ask_kinds(question: str) -> frozenset[str]:
@@ -218,11 +241,7 @@ def echo_of(message: str, pick: str | None = None) -> str:
     """The worker's words for quoting back (「…」とのこと): `pick`, or the first sentence that is not a bare
     self-introduction, shortened at a natural break."""
     sentences_ = message_sentences(message)
-    worry = [
-        s
-        for s in sentences_
-        if not _SELF_INTRO.fullmatch(s) and not _is_bare_question(s)
-    ]
+    worry = [s for s in sentences_ if not _SELF_INTRO.fullmatch(s) and not _is_bare_question(s)]
     if pick is None and len("".join(sentences_)) > LONG_MESSAGE_CHARS:
         # A long consultation often opens with background (family, money, a hobby): its first sentence is not the
         # worry, so it is not quoted back; the situations or a plain opening speak instead.
@@ -280,6 +299,15 @@ def read_signals(message: str, lexicon: Lexicon) -> Signals:
         if lexicon.question.search(re.sub(r"「[^」]*」|『[^』]*』", "", s)) and not _is_bare_question(s)
     )
     asked = questions[0] if questions else None
+    all_sentences = message_sentences(message)
+    length = len("".join(text.split()))
+    in_context: list[str] = []
+    for q in questions[:MAX_QUESTIONS]:
+        if length < CONTEXT_MESSAGE_CHARS:
+            in_context.append(" ".join(all_sentences))
+            break
+        at = all_sentences.index(q) if q in all_sentences else 0
+        in_context.append(f"{all_sentences[at - 1]}{q}" if at > 0 and len(q) < SHORT_QUESTION_CHARS else q)
     if named is not None:
         kind = "distress"
     elif asked is not None:
@@ -297,10 +325,11 @@ def read_signals(message: str, lexicon: Lexicon) -> Signals:
         kind=kind,
         echo=echo_of(message, asked if kind == "how_to" else None),
         felt=named is not None,
-        length=len("".join(text.split())),
+        length=length,
         question=asked or "",
         body=bool(lexicon.body_signs.search(text)),
         questions=questions[:MAX_QUESTIONS],
+        asked_in_context=tuple(in_context),
     )
 
 
@@ -320,6 +349,7 @@ class GroundedComposer:
         prompts_dir: Path,
         *,
         embed: Callable[[str], np.ndarray] | None = None,
+        embed_passages: Callable[[list[str]], np.ndarray] | None = None,
     ) -> None:
         # Shown text: footnote markers become source notes here, once, for every channel (bot.answer.footnotes).
         self.articles = {aid: with_sources(article) for aid, article in articles.items()}
@@ -331,6 +361,9 @@ class GroundedComposer:
         # The query embedding (unit length), for telling whether two questions ask the same thing; None: words only.
         self.embed = embed
         self._vectors: dict[str, np.ndarray] = {}
+        # Passage embeddings (one row per text, unit length) for reading a question against Q&A answers; None: off.
+        self.embed_passages = embed_passages
+        self._passages: dict[str, np.ndarray] = {}
         self._own: dict[str, frozenset[str]] | None = None
         self.law_names = {
             aid: frozenset(source_name(r) for r in a.references if LAW_SOURCE_HOST in r.url)
@@ -415,10 +448,20 @@ class GroundedComposer:
             return f"{item.title}：{detail}" if item.title else detail
 
         brief = not full and len("".join(message.split())) < BRIEF_BELOW_CHARS
+        direct = (
+            None
+            if full
+            else (
+                self.direct_answer(article, signals)
+                or self.wording_answer(article, signals)
+                or self.plan_summary(article, message, signals)
+            )
+        )
         analysis = article.section(Role.ANALYSIS)
         factors = _ordered(analysis.items, self.ranker, signals) if analysis else []
         if not full:
-            factors = factors[: BRIEF_FACTORS if brief else MAX_FACTORS]
+            # A short question answered directly needs less background: the answer is what they came for.
+            factors = factors[: (BRIEF_FACTORS - (direct is not None)) if brief else MAX_FACTORS]
 
         groups: list[ActionGroup] = []
         plan = article.section(Role.ACTION_PLAN)
@@ -460,7 +503,7 @@ class GroundedComposer:
             topic=article.topic,
             sources=ordered_sources,
             empathy=self.empathy(signals, article.topic),
-            direct_answer=None if full else self.direct_answer(article, signals),
+            direct_answer=direct,
             situation_analysis=analysis_points,
             action_plan=groups,
             career_strategy=[StrategyPoint(title=i.title, detail=shown(i.detail)) for i in strategy_items],
@@ -505,8 +548,92 @@ class GroundedComposer:
             if found is not None and (best is None or found[0] > best[0]):
                 best = found
         if best is None:
-            return None  # none of the article's questions is this one: the plan answers it instead
+            related = self._related_item(signals, qa.items)
+            if related is None:
+                return None  # none of the article's questions is this one: the plan answers it instead
+            return DirectAnswer(question=related.title, answer=related.detail)
         return DirectAnswer(question=best[1].title, answer=best[1].detail)
+
+    def _related_item(self, signals: Signals, items: list[Item]) -> Item | None:
+        """The Q&A item whose question and answer, read as a passage, answer what the message asks in its own words
+        (the retrieval model's query-to-passage reading), when one clearly does; an item that answers another kind
+        of thing (a time for an amount) never counts."""
+        if self.embed is None or self.embed_passages is None or not signals.asked_in_context:
+            return None
+        vectors = self._passage_vectors(items)
+        best: tuple[float, Item] | None = None
+        for question, asked in zip(
+            signals.asked_in_context, signals.questions or signals.asked_in_context, strict=False
+        ):
+            asked_kinds = _ask_kinds(asked)
+            scores = vectors @ self._embed(question)
+            for item, score in zip(items, scores, strict=True):
+                item_kinds = _ask_kinds(item.title)
+                if asked_kinds and not asked_kinds & item_kinds:
+                    continue
+                rank = float(score) + (SAME_KIND_BONUS if asked_kinds & item_kinds else 0.0)
+                if rank >= RELATED_ANSWER_COSINE and (best is None or rank > best[0]):
+                    best = (rank, item)
+        return best[1] if best else None
+
+    def _passage_vectors(self, items: list[Item]) -> np.ndarray:
+        key = "\x00".join(i.title for i in items)
+        found = self._passages.get(key)
+        if found is None:
+            assert self.embed_passages is not None
+            found = self.embed_passages([f"{i.title}\n{i.detail}" for i in items])
+            self._passages[key] = found
+        return found
+
+    def wording_answer(self, article: Article, signals: Signals) -> DirectAnswer | None:
+        """A question about what to say (「どう伝えれば角が立たない？」) no Q&A item answers: the plan step whose example
+        phrasing (「…」) answers it best, read for meaning as a passage, when one clearly does."""
+        if self.embed is None or self.embed_passages is None:
+            return None
+        asked = [
+            (q, c)
+            for q, c in zip(signals.questions, signals.asked_in_context or signals.questions, strict=False)
+            if "wording" in _ask_kinds(q)
+        ]
+        plan = article.section(Role.ACTION_PLAN)
+        if not asked or plan is None:
+            return None
+        items = [i for step in plan.steps for i in step.items if "「" in split_examples(i.detail)[0]]
+        if not items:
+            return None
+        vectors = self._passage_vectors(items)
+        best: tuple[float, str, Item] | None = None
+        for question, in_context in asked:
+            scores = vectors @ self._embed(in_context)
+            for item, score in zip(items, scores, strict=True):
+                if score >= WORDING_ANSWER_COSINE and (best is None or score > best[0]):
+                    best = (float(score), question, item)
+        if best is None:
+            return None
+        _, question, item = best
+        general = split_examples(item.detail)[0]
+        said = next((s.strip() for s in sentences(general) if "「" in s), general)
+        clause = next((c for c in re.split(r"[、,]", question) if _ASK_KINDS["wording"].search(c)), question)
+        clause = re.sub(r"[。！？!?…]+$", "", clause).strip().replace("「", "『").replace("」", "』")
+        return DirectAnswer(question=clause if len(clause) <= ECHO_CHARS + 12 else echo_of(question), answer=said)
+
+    def plan_summary(self, article: Article, message: str, signals: Signals) -> DirectAnswer | None:
+        """A how-question no Q&A item answers (「どう立て直せばいい？」) gets its short answer first: the plan's first
+        steps in order, by the article's own headings; the steps themselves follow in アクションプラン."""
+        plan = article.section(Role.ACTION_PLAN)
+        text = unicodedata.normalize("NFKC", message)
+        if plan is None or len(plan.steps) < 2 or not (_HOW_QUESTION.search(text) or _BARE_QUESTION.search(text)):
+            return None
+        # The clause that asks how (「…と言われ、どう接すればいいのか分かりません」 → its second half), when short.
+        clauses = [c for q in signals.questions for c in re.split(r"[、,]", q) if _HOW_QUESTION.search(c)]
+        how = [re.sub(r"[。！？!?…]+$", "", c).strip() for c in clauses if len(c) <= ECHO_CHARS + 12]
+        phrases = self.replies["phrases"]
+        headings = [f"「{step.heading.replace('「', '『').replace('」', '』')}」" for step in plan.steps[:3]]
+        steps = phrases["plan_summary_joiner"].join(headings)
+        return DirectAnswer(
+            question=how[0].replace("「", "『").replace("」", "』") if how else phrases["plan_summary_question"],
+            answer=str(phrases["plan_summary"]).format(steps=steps),
+        )
 
     def _best_item(self, question: str, items: list[Item], min_words: float) -> tuple[float, Item] | None:
         asked = frozenset(get_tokenizer().tokens(question))

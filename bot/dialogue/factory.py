@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from bot.answer.composer import AnswerComposer, LLMAnswerComposer
 from bot.answer.grounded import GroundedComposer
 from bot.config import Settings
@@ -30,8 +32,17 @@ def build_grounded(settings: Settings, searcher: HybridSearcher | None = None) -
     articles = {a.id: a for a in load_library(settings.knowledge_dir)}
     topics = load_topics(settings.knowledge_dir / "topics.tsv")
     embed = (lambda text: searcher.embed_query(text)[0]) if searcher is not None else None
+    embed_passages = (
+        (lambda texts: np.asarray(searcher.embeddings.embed_documents_array(texts), dtype=np.float32))
+        if searcher is not None
+        else None
+    )
     return GroundedComposer(
-        articles, {slug: t.name_ja for slug, t in topics.items()}, settings.prompts_dir, embed=embed
+        articles,
+        {slug: t.name_ja for slug, t in topics.items()},
+        settings.prompts_dir,
+        embed=embed,
+        embed_passages=embed_passages,
     )
 
 
