@@ -270,3 +270,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 _EXTRA_COMMANDS.append(register)
+
+# `bot operators …` (the console's accounts) lives with the console.
+from bot.console.cli import register as _register_operators  # noqa: E402
+
+_EXTRA_COMMANDS.append(_register_operators)
