@@ -24,10 +24,11 @@ def csrf_of(html: str) -> str:
 
 
 class Operator:
-    """One operator's browser: its own cookie jar on the app."""
+    """One operator's browser: its own cookie jar on the app, or the given client's (a LINE push must run in the
+    event loop the app's LINE client lives in, the one its own TestClient started)."""
 
     def __init__(self, app: Any, username: str, password: str = PASSWORD) -> None:
-        self.client = TestClient(app, follow_redirects=False)
+        self.client = app if isinstance(app, TestClient) else TestClient(app)
         self.username = username
         self.password = password
 
@@ -37,13 +38,14 @@ class Operator:
         return self.client.post(
             "/console/login",
             data={"csrf": csrf_of(page.text), "username": self.username, "password": password or self.password},
+            follow_redirects=False,
         )
 
     def page(self, path: str) -> Any:
-        return self.client.get(path)
+        return self.client.get(path, follow_redirects=False)
 
     def post(self, path: str, form_page: str, **fields: str) -> Any:
         """Post a form the way the browser does: with the CSRF token of the page it came from."""
         page = self.client.get(form_page)
         assert page.status_code == 200, page.text
-        return self.client.post(path, data={"csrf": csrf_of(page.text), **fields})
+        return self.client.post(path, data={"csrf": csrf_of(page.text), **fields}, follow_redirects=False)

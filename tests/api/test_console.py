@@ -290,3 +290,40 @@ def test_the_first_operator_is_created_with_the_cli(app, services) -> None:
     assert cli_main_code(["operators", "add", "tanaka", "--password-stdin"], services, PASSWORD + "\n") == 1
     assert cli_main_code(["operators", "add", "short", "--password-stdin"], services, "short\n") == 2
     assert cli_main_code(["operators", "disable", "nobody"], services) == 1
+
+
+# ----- PostgreSQL ------------------------------------------------------------------------------------------------------
+@pytest.mark.postgres
+def test_the_console_flow_on_postgresql(app_settings, searcher, pg_session_url) -> None:
+    """The same queue, reply, hand-back and audit on PostgreSQL (the store several workers share)."""
+    import psycopg
+    from fastapi.testclient import TestClient
+    from pgfixtures import TABLES, _conninfo
+
+    from bot.api.main import create_app
+    from bot.dialogue.factory import build_engine
+
+    with psycopg.connect(_conninfo(pg_session_url), autocommit=True) as conn:
+        conn.execute(f"TRUNCATE {TABLES} RESTART IDENTITY")
+    settings = app_settings.model_copy(update={"database_url": pg_session_url})
+    services = build_engine(settings, searcher=searcher)
+    services.engine.handoffs.clock = lambda: MONDAY_NOON
+    try:
+        add_operator(services.store, "pg-sato")
+        with TestClient(create_app(settings, services=services)) as client:
+            visitor, cid = queued_visitor(client)
+            sato = Operator(client.app, "pg-sato")
+            assert sato.login().status_code == 303
+            assert cid.replace(":", "%3A") in sato.page("/console/queue").text
+            assert visitor.send(cid, "まだですか").json()["held"] is True
+            sato.post(f"/console/c/{cid}/reply", f"/console/c/{cid}", text="お待たせしました")
+            assert [m["text"] for m in visitor.history(cid).json()["messages"] if m["role"] == "consultant"] == [
+                "お待たせしました"
+            ]
+            sato.post(f"/console/c/{cid}/hand-back", f"/console/c/{cid}")
+            assert visitor.send(cid, "同僚に無視されて陰口を言われています").json()["held"] is False
+            with services.store.desk_read() as desk:
+                actions = [e.action for e in desk.audit_entries(conversation_id=cid)]
+            assert {"open", "reply", "hand_back"} <= set(actions)
+    finally:
+        services.store.close()

@@ -4,13 +4,17 @@ retry key (a failed push is retried with the same key and delivered once), and a
 
 from __future__ import annotations
 
+import sys
 import time
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import line_events as ev
 import pytest
 from conftest import LineApp
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
 from consolehelpers import Operator, add_operator
 
 MONDAY_NOON = datetime(2026, 12, 7, 12, 0, tzinfo=ZoneInfo("Asia/Tokyo"))
@@ -27,7 +31,7 @@ def consultant(line_app: LineApp) -> Operator:
         exists = desk.operator("line-sato") is not None
     if not exists:
         add_operator(line_app.store, "line-sato")
-    operator = Operator(line_app.client.app, "line-sato")
+    operator = Operator(line_app.client, "line-sato")
     assert operator.login().status_code == 303
     return operator
 
@@ -62,7 +66,11 @@ def test_a_consultant_takes_over_on_line_and_hands_back(line_app: LineApp, consu
     pushed = line_app.wait_for(user, 4)[-1]
     assert pushed.method == "push" and pushed.retry_key
     assert texts_of(pushed) == "【キャリアコンサルタントより】\n担当の佐藤です。一緒に整理しましょう。"
-    keys = [c.headers.get("X-Line-Retry-Key") for c in line_app.fake.calls if c.endpoint == "push"]
+    keys = [
+        {k.lower(): v for k, v in c.headers.items()}.get("x-line-retry-key")
+        for c in line_app.fake.calls
+        if c.endpoint == "push"
+    ]
     assert keys.count(pushed.retry_key) == 2  # the failed attempt and the retry: one key, one delivery
 
     # Hand back: the user is told, and the bot answers the next message again.
