@@ -362,9 +362,9 @@ async def deliver(request: Request, delivery: Delivery, text: str | None = None)
     return "sent"
 
 
-async def _act(
-    request: Request, console: Console, session: Session, conversation_id: str, csrf: str, action: Any, *args: Any
-) -> Any:
+async def _act(console: Console, session: Session, conversation_id: str, csrf: str, action: Any, *args: Any) -> Any:
+    """A consultant's action on a queued conversation: CSRF first, then the queue check (403), then the action (409
+    when the conversation left the queue meanwhile)."""
     check_csrf(session, csrf)
     await asyncio.to_thread(_queued, console, conversation_id)
     try:
@@ -377,7 +377,7 @@ async def _act(
 async def take(
     request: Request, conversation_id: str, console: ConsoleDep, session: SessionDep, csrf: CsrfField = ""
 ) -> RedirectResponse:
-    await _act(request, console, session, conversation_id, csrf, console.desk.take)
+    await _act(console, session, conversation_id, csrf, console.desk.take)
     return see_other(f"/console/c/{conversation_id}")
 
 
@@ -394,7 +394,7 @@ async def reply(
         check_csrf(session, csrf)
         return see_other(f"/console/c/{conversation_id}?sent=empty")
     desk = console.desk
-    delivery: Delivery = await _act(request, console, session, conversation_id, csrf, desk.reply, text)
+    delivery: Delivery = await _act(console, session, conversation_id, csrf, desk.reply, text)
     outcome = await deliver(request, delivery, f"{desk.consultant_label}\n{delivery.text}")
     return see_other(f"/console/c/{conversation_id}?sent={outcome}")
 
@@ -412,7 +412,7 @@ async def end(
     """Hand back to the bot, or close with a note: either way the bot answers again, and the user is told."""
     desk = console.desk
     finish = desk.hand_back if action == "hand-back" else desk.close
-    delivery = await _act(request, console, session, conversation_id, csrf, finish, note)
+    delivery = await _act(console, session, conversation_id, csrf, finish, note)
     outcome = await deliver(request, delivery)
     return see_other(f"/console/c/{conversation_id}?sent={outcome}")
 
