@@ -144,10 +144,13 @@ def run(url: str, n: int, runs: int) -> None:
         delays = []
         for i in range(max(5, runs // 3)):
             before = client.get("/console/queue/version").json()["version"]
-            cid = f"web:bench{(2 * i + 5):06d}"
+            cid = f"web:bench{(6 * i + 5):06d}"  # web, and never a closed one (every third is)
             sent = time.perf_counter()
-            engine.handle(cid, f"まだですか（{i}）")  # waiting for a person: held, stored, the queue stamped
+            reply = engine.handle(cid, f"まだですか（{i}）")  # waiting for a person: held, stored, the queue stamped
+            deadline = time.perf_counter() + 10
             while client.get("/console/queue/version").json()["version"] == before:
+                if time.perf_counter() > deadline:
+                    raise RuntimeError(f"the queue version did not change (held={reply.held})")
                 time.sleep(0.005)
             delays.append((time.perf_counter() - sent) * 1000)
         print("  " + summary("update delay (message committed -> version changed)", delays))
