@@ -156,7 +156,10 @@ def _chat(args: argparse.Namespace) -> int:
     opened = _open_engine()
     if opened is None:
         return 2
-    return run_chat(opened[0])  # type: ignore[arg-type]
+    engine = opened[0]
+    # No consultant can reach a terminal: 「人と話したい」 gets the bot's own answer here, never a silent queue.
+    engine.handoffs = None  # type: ignore[attr-defined]
+    return run_chat(engine)  # type: ignore[arg-type]
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
@@ -270,3 +273,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 _EXTRA_COMMANDS.append(register)
+
+# `bot operators …` (the console's accounts) lives with the console.
+from bot.console.cli import register as _register_operators  # noqa: E402
+
+_EXTRA_COMMANDS.append(_register_operators)

@@ -94,6 +94,27 @@ class Settings(BaseSettings):
     web_rate_limit_prefix: str = Field(default="career-partner:ratelimit:", alias="WEB_RATE_LIMIT_PREFIX")
     web_heartbeat_seconds: float = Field(default=10.0, alias="WEB_HEARTBEAT_SECONDS")  # SSE keep-alive comments
 
+    # Handoff to a career consultant (bot.handoff) and the operators' console at /console (bot.console)
+    handoff_enabled: bool = Field(default=True, alias="HANDOFF_ENABLED")
+    # When consultants read the queue, e.g. "mon-fri 10:00-19:00" (days: mon..sun, ranges or comma lists; several
+    # rules separated by ";"), in HANDOFF_TIMEZONE. Outside them the bot says so honestly.
+    handoff_hours: str = Field(default="mon-fri 10:00-19:00", alias="HANDOFF_HOURS")
+    handoff_timezone: str = Field(default="Asia/Tokyo", alias="HANDOFF_TIMEZONE")
+    # Escalation kinds that also queue the conversation for a consultant (comma-separated; empty turns it off).
+    handoff_on_escalation: str = Field(
+        default="suicide,self-harm,mental,harassment-severe", alias="HANDOFF_ON_ESCALATION"
+    )
+    handoff_on_negative_feedback: bool = Field(default=True, alias="HANDOFF_ON_NEGATIVE_FEEDBACK")
+    # This many unsure answers (clarifying questions) in a row queue the conversation (0 turns it off).
+    handoff_low_confidence_turns: int = Field(default=3, ge=0, alias="HANDOFF_LOW_CONFIDENCE_TURNS")
+    console_session_hours: float = Field(default=12.0, gt=0, alias="CONSOLE_SESSION_HOURS")
+    console_lockout_failures: int = Field(default=5, ge=1, alias="CONSOLE_LOCKOUT_FAILURES")
+    console_lockout_minutes: float = Field(default=15.0, gt=0, alias="CONSOLE_LOCKOUT_MINUTES")
+    # The session cookie's Secure flag; unset: on in production (behind HTTPS), off in development.
+    console_secure_cookie: bool | None = Field(default=None, alias="CONSOLE_SECURE_COOKIE")
+    # How often console pages and the widget (while a consultant holds its conversation) ask for updates.
+    console_poll_seconds: float = Field(default=2.0, gt=0, alias="CONSOLE_POLL_SECONDS")
+
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'bot.sqlite3'}"
@@ -113,6 +134,16 @@ class Settings(BaseSettings):
     @property
     def docs_enabled(self) -> bool:
         return self.api_docs if self.api_docs is not None else self.environment != "production"
+
+    @property
+    def console_cookie_secure(self) -> bool:
+        if self.console_secure_cookie is not None:
+            return self.console_secure_cookie
+        return self.environment == "production"
+
+    @property
+    def handoff_escalation_kinds(self) -> frozenset[str]:
+        return frozenset(k.strip() for k in self.handoff_on_escalation.split(",") if k.strip())
 
     @property
     def llm_enabled(self) -> bool:

@@ -16,7 +16,7 @@ from tenacity import AsyncRetrying, RetryCallState, wait_exponential_jitter
 from bot.api.access_log import AccessLogMiddleware
 from bot.api.metrics import Metrics
 from bot.api.readiness import Readiness
-from bot.api.routes import chat, health, line
+from bot.api.routes import chat, console, health, line
 from bot.api.security import SecurityHeadersMiddleware
 from bot.channels.web.budget import IPBudgetMiddleware
 from bot.channels.web.middleware import BodySizeLimitMiddleware, CORSMiddleware, cors_options
@@ -139,6 +139,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(health.router)
     app.include_router(chat.router)
     app.include_router(line.router)
+    app.include_router(console.router)
     # Web chat limits: the body size under /api/ (413), the per-IP budgets (429, counting the 413s as invalid),
     # then CORS so the widget can read every error.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.web_max_body_bytes)

@@ -7,6 +7,8 @@
   and is off in production (`ENVIRONMENT=production` or `API_DOCS=false`).
 - `X-Content-Type-Options: nosniff`, `Referrer-Policy: no-referrer`.
 - `Cache-Control: no-store` on everything under `/api/`: histories and answers are private to one visitor.
+- `/console` (the operators' console): its own policy (forms post to this origin; no inline script or style) and
+  `no-store`, since every page shows people's conversations.
 - a neutral `Server` header (uvicorn's own is turned off in `bot serve`: `server_header=False`).
 """
 
@@ -23,6 +25,10 @@ DOCS_CSP = (
     "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com; "
     "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
+CONSOLE_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
 SERVER_NAME = b"web"
 DOCS_PATHS = ("/docs", "/redoc")
 
@@ -35,8 +41,11 @@ _COMMON: list[tuple[bytes, bytes]] = [
 PAGE_HEADERS = [*_COMMON, (b"content-security-policy", PAGE_CSP.encode())]
 DOCS_HEADERS = [*_COMMON, (b"content-security-policy", DOCS_CSP.encode())]
 PRIVATE_HEADERS = [*PAGE_HEADERS, (b"cache-control", b"no-store")]
+CONSOLE_HEADERS = [*_COMMON, (b"content-security-policy", CONSOLE_CSP.encode()), (b"cache-control", b"no-store")]
 PRIVATE_OWN_CACHE_HEADERS = PAGE_HEADERS  # a private response that already says no-store keeps its Cache-Control
-_NAMES = {id(h): frozenset(name for name, _ in h) for h in (PAGE_HEADERS, DOCS_HEADERS, PRIVATE_HEADERS)}
+_NAMES = {
+    id(h): frozenset(name for name, _ in h) for h in (PAGE_HEADERS, DOCS_HEADERS, PRIVATE_HEADERS, CONSOLE_HEADERS)
+}
 
 
 def _names(headers: list[tuple[bytes, bytes]]) -> frozenset[bytes]:
@@ -48,6 +57,8 @@ def headers_for(path: str, private_prefix: str = "/api/") -> list[tuple[bytes, b
         return PRIVATE_HEADERS
     if path.startswith(DOCS_PATHS):
         return DOCS_HEADERS
+    if path == "/console" or path.startswith("/console/"):
+        return CONSOLE_HEADERS
     return PAGE_HEADERS
 
 

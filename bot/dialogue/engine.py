@@ -32,6 +32,7 @@ from bot.dialogue.intents import (
     normalise,
     parse_command,
 )
+from bot.handoff.desk import HandoffDesk, Step
 from bot.knowledge.model import Article, Role
 from bot.retrieval.policy import CLARIFY_BELOW, decide
 from bot.retrieval.retriever import HybridSearcher, RetrievalResult
@@ -62,6 +63,7 @@ class EngineReply:
     answer: Answer
     turn_id: int
     deleted: bool = False  # the message was the delete command: nothing of the conversation is left
+    held: bool = False  # a consultant holds the conversation: the message was stored for them, the bot says nothing
 
 
 class ConversationLocks:
@@ -131,6 +133,7 @@ class DialogueEngine:
         composer: AnswerComposer,
         safety: SafetyCheck | None = None,
         metrics: Any | None = None,
+        handoffs: HandoffDesk | None = None,
     ) -> None:
         self.store = store
         self.searcher = searcher
@@ -139,6 +142,8 @@ class DialogueEngine:
         self.safety = safety or SafetyCheck(None)
         self.metrics = metrics  # counts escalations and check-ins by kind (`/metrics`); None in the CLI
         self._locks = ConversationLocks(store)
+        # The handoff to a consultant (bot.handoff): a routing step after the safety check; None in `bot ask`.
+        self.handoffs = handoffs
 
     @property
     def articles(self) -> dict[str, Article]:
@@ -191,7 +196,16 @@ class DialogueEngine:
                 return EngineReply(
                     answer, 0, deleted=True
                 )  # nothing is stored: the user asked for their data to be gone
-            answer = self._answer(Turn(text, state, decision, on_token))
+            step = self.handoffs.before(conversation_id, text, state, decision) if self.handoffs else None
+            if step is not None and step.held:
+                return self._hold(conversation_id, text, channel_message_id, step, state, decision)
+            if step is not None and step.answer is not None:
+                answer = step.answer
+                answer.sources = self.composer.sources(self.searcher.search(text))
+            else:
+                answer = self._answer(Turn(text, state, decision, on_token))
+            if step is not None and self.handoffs is not None:
+                self.handoffs.after(step, answer, state, decision)
             remembered = self.safety.remember(decision, memory)
             if remembered is None:
                 state.extra.pop(MEMORY_KEY, None)
@@ -199,11 +213,31 @@ class DialogueEngine:
                 state.extra[MEMORY_KEY] = remembered
             state.last_kind = answer.kind
             with self.store.transaction() as tx:
-                tx.add_turn(conversation_id, "user", text, channel_message_id=channel_message_id)
+                user_turn = tx.add_turn(conversation_id, "user", text, channel_message_id=channel_message_id)
                 turn_id = tx.add_turn(conversation_id, "bot", answer.text, answer=answer.model_dump(mode="json"))
                 tx.save_state(conversation_id, state)
-                tx.prune_turns(conversation_id, HISTORY_TURNS)
+                if step is None or (step.open_handoff is None and step.queue is None):
+                    tx.prune_turns(conversation_id, HISTORY_TURNS)  # a consultant's conversation is kept whole
+                if step is not None and self.handoffs is not None:
+                    self.handoffs.record(tx.desk, conversation_id, step, answer, state, decision, user_turn)
             return EngineReply(answer, turn_id)
+
+    def _hold(
+        self,
+        conversation_id: str,
+        text: str,
+        channel_message_id: str | None,
+        step: Step,
+        state: ConversationState,
+        decision: SafetyDecision,
+    ) -> EngineReply:
+        """A consultant holds the conversation: store the message for them (once), answer nothing."""
+        assert self.handoffs is not None and step.answer is not None
+        with self.store.transaction() as tx:
+            if channel_message_id is None or not tx.desk.message_stored(conversation_id, channel_message_id):
+                user_turn = tx.add_turn(conversation_id, "user", text, channel_message_id=channel_message_id)
+                self.handoffs.record(tx.desk, conversation_id, step, None, state, decision, user_turn)
+        return EngineReply(step.answer, 0, held=True)
 
     def answer_once(self, text: str) -> Answer:
         """A fresh conversation of one message, stored nowhere (`bot ask`)."""

@@ -11,6 +11,7 @@ from bot.answer.composer import AnswerComposer, LLMAnswerComposer
 from bot.answer.grounded import GroundedComposer
 from bot.config import Settings
 from bot.dialogue.engine import DialogueEngine
+from bot.handoff.desk import HandoffDesk, HandoffPolicy, load_texts
 from bot.knowledge.library import load_library
 from bot.knowledge.taxonomy import load_topics
 from bot.retrieval.retriever import HybridSearcher
@@ -67,6 +68,11 @@ def own_phrases(composer: AnswerComposer) -> list[str]:
     return [*replies["follow_ups"].values(), replies["check_in"]["continue"], *composer.topic_names.values()]
 
 
+def build_handoffs(settings: Settings, store: Store, composer: AnswerComposer) -> HandoffDesk:
+    """The handoff desk (queue, reception hours, what the bot says); configured by HANDOFF_*."""
+    return HandoffDesk(store, composer, HandoffPolicy.from_settings(settings), load_texts(settings.prompts_dir))
+
+
 def build_engine(
     settings: Settings,
     *,
@@ -79,11 +85,13 @@ def build_engine(
     store = store or open_store(settings.resolved_database_url)
     searcher = searcher or open_searcher(settings)
     composer = build_composer(settings, rewriter=rewriter, searcher=searcher)
+    handoffs = build_handoffs(settings, store, composer)
     engine = DialogueEngine(
         store=store,
         searcher=searcher,
         composer=composer,
-        safety=safety or load_safety_check(settings.models_dir, own_phrases(composer)),
+        safety=safety or load_safety_check(settings.models_dir, [*own_phrases(composer), *handoffs.chips]),
         metrics=metrics,
+        handoffs=handoffs,
     )
     return Services(engine, store, searcher)

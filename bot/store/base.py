@@ -16,9 +16,10 @@ from pydantic import BaseModel, Field, field_validator
 
 if TYPE_CHECKING:
     from bot.store.conversations import Conversations
+    from bot.store.desk import Desk
 
-Role = Literal["user", "bot"]
-ROLES: frozenset[str] = frozenset({"user", "bot"})
+Role = Literal["user", "bot", "consultant"]
+ROLES: frozenset[str] = frozenset({"user", "bot", "consultant"})
 
 # The summary is re-sent with every turn (and may go to an LLM), so it must stay small whatever the caller does.
 SUMMARY_MAX_CHARS = 1000
@@ -102,6 +103,14 @@ class Store(Protocol):
         """One writing transaction for several conversation queries: all commit together or none does."""
         ...
 
+    def desk(self) -> AbstractContextManager[Desk]:
+        """One writing transaction for the handoff queue, operators, console sessions and the audit log."""
+        ...
+
+    def desk_read(self) -> AbstractContextManager[Desk]:
+        """A read-only transaction over the same."""
+        ...
+
     def conversation_lock(self, conversation_id: str) -> AbstractContextManager[None]:
         """Held by a turn or a deletion: other processes' turns and deletions of the conversation wait for it."""
         ...
@@ -130,7 +139,7 @@ class Store(Protocol):
     def save_state(self, conversation_id: str, state: ConversationState) -> None: ...
 
     def delete_conversation(self, conversation_id: str) -> int:
-        """Remove turns, state and feedback; returns the number of rows removed."""
+        """Remove turns, state, feedback and the conversation's handoff; returns the number of rows removed."""
         ...
 
     def delete_turn_by_channel_message_id(self, conversation_id: str, channel_message_id: str) -> bool: ...

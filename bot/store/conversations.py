@@ -1,4 +1,4 @@
-"""Conversation rows (turns, state, feedback, bindings) on a connection the caller owns.
+"""Conversation rows (turns, state, feedback, bindings; the handoff queue through `desk`) on a connection the caller owns.
 
 The caller opens the transaction (`Store.transaction()`) and decides what commits together, as the CRUD functions of
 FastAPI's full-stack template take the caller's session: a turn's user message, answer, state and pruning commit
@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Row, delete, exists, insert, or_, select
 
 from bot.store import schema
 from bot.store.base import ROLES, ConversationState, NotFound, Role, Turn, bounded_steps
+from bot.store.desk import Desk
 from bot.store.statements import insert_ignore, upsert
 
 T = schema.turns
@@ -32,6 +33,11 @@ class Conversations:
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+
+    @property
+    def desk(self) -> Desk:
+        """The handoff queue and the message log, in this same transaction."""
+        return Desk(self.conn)
 
     # ----- turns ---------------------------------------------------------------------------------------------------
 
@@ -111,11 +117,11 @@ class Conversations:
     # ----- the conversation as a whole -------------------------------------------------------------------------------
 
     def delete(self, conversation_id: str) -> int:
-        """Turns, state and feedback (not the binding); returns the number of rows removed."""
+        """Turns, state, feedback, the handoff and the message log (not the binding); returns the rows removed."""
         removed = 0
         for table in (T, S, F):
             removed += self.conn.execute(delete(table).where(table.c.conversation_id == conversation_id)).rowcount
-        return removed
+        return removed + self.desk.forget(conversation_id)
 
     def exists(self, conversation_id: str) -> bool:
         stmt = select(

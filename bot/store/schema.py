@@ -73,12 +73,13 @@ turns = Table(
     metadata,
     Column("id", RowId, primary_key=True, autoincrement=True),
     Column("conversation_id", String(ID_LEN), nullable=False),
-    Column("role", String(8), nullable=False),
+    Column("role", String(16), nullable=False),
     Column("text", Text, nullable=False),
     Column("answer", Json, nullable=True),
     Column("channel_message_id", String(ID_LEN), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
-    CheckConstraint("role IN ('user', 'bot')", name="role"),
+    # `consultant`: a career consultant's reply written in the operators' console (bot.handoff).
+    CheckConstraint("role IN ('user', 'bot', 'consultant')", name="role"),
     # (conversation_id, id) serves recent_turns, prune_turns and deletes; unsend scans one bounded history.
     Index(None, "conversation_id", "id"),
     # A channel's message is stored once however often it is retried or redelivered (NULLs, the bot's turns and
@@ -145,4 +146,93 @@ sent_keys = Table(
     metadata,
     Column("key", String(255), primary_key=True),
     Column("sent_at", UTCDateTime(), nullable=False),
+)
+
+# ----- handoff to a consultant and the operators' console (bot.handoff, bot.console) --------------------------------
+
+# One row per conversation that was queued for a consultant; reopened in place when queued again. Removed with the
+# conversation (delete_user_data), so a user's deletion takes it off the console too.
+handoffs = Table(
+    "handoffs",
+    metadata,
+    Column("conversation_id", String(ID_LEN), primary_key=True),
+    Column("channel", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("reason", String(32), nullable=False),
+    Column("topic", String(64), nullable=True),
+    Column("summary", Text, nullable=False),
+    Column("steps_done", Integer, nullable=False),
+    Column("escalation", String(32), nullable=True),
+    Column("assigned_to", String(64), nullable=True),
+    Column("note", Text, nullable=True),
+    Column("outcome", String(16), nullable=True),
+    Column("unread", Integer, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("closed_at", UTCDateTime(), nullable=True),
+    CheckConstraint("status IN ('waiting', 'active', 'closed')", name="status"),
+    # The queue's tabs (waiting, mine, closed), newest change first; the live-update probe reads max(updated_at).
+    Index(None, "status", "updated_at"),
+    Index(None, "assigned_to", "status"),
+    Index(None, "updated_at"),
+)
+
+operators = Table(
+    "operators",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("username", String(64), nullable=False),
+    Column("password_hash", String(255), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("disabled", Boolean, nullable=False),
+    Column("failed_logins", Integer, nullable=False),
+    Column("locked_until", UTCDateTime(), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("last_login_at", UTCDateTime(), nullable=True),
+    CheckConstraint("role IN ('consultant', 'admin')", name="role"),
+    UniqueConstraint("username"),
+)
+
+# Console sessions live in the database so every worker knows them; only the token's hash is stored.
+operator_sessions = Table(
+    "operator_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("operator_id", BigInteger, nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Index(None, "operator_id"),
+)
+
+# Who did what in the console: logins (and failures), every opening of a conversation, replies, hand-backs, closes,
+# exports. No message text. A user's deletion replaces their conversation id with "forgotten".
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("operator", String(64), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("conversation_id", String(ID_LEN), nullable=True),
+    Column("detail", Text, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index(None, "conversation_id"),
+    Index(None, "created_at"),
+)
+
+# One row per answered message, without its text: the insights' per-day counts outlive history pruning.
+message_log = Table(
+    "message_log",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("conversation_id", String(ID_LEN), nullable=False),
+    # The user's stored message (pruned with the history): the insights read unsure messages' text through it.
+    Column("user_turn_id", BigInteger, nullable=True),
+    Column("channel", String(16), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("topic", String(64), nullable=True),
+    Column("escalation", String(32), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index(None, "created_at"),
+    Index(None, "conversation_id"),
 )

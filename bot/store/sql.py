@@ -38,6 +38,7 @@ from bot.store.base import (
     Turn,
 )
 from bot.store.conversations import Conversations
+from bot.store.desk import Desk
 from bot.store.statements import insert_ignore, insert_ignore_many
 
 log = logging.getLogger(__name__)
@@ -124,6 +125,18 @@ class SQLStore(ABC):
         back when it raises."""
         with self._write() as conn:
             yield Conversations(conn)
+
+    @contextmanager
+    def desk(self) -> Iterator[Desk]:
+        """One writing transaction for the handoff queue, operators, sessions and the audit log."""
+        with self._write() as conn:
+            yield Desk(conn)
+
+    @contextmanager
+    def desk_read(self) -> Iterator[Desk]:
+        """A read-only transaction for the console's pages."""
+        with self._read() as conn:
+            yield Desk(conn)
 
     @contextmanager
     def conversation_lock(self, conversation_id: str) -> Iterator[None]:

@@ -35,6 +35,7 @@
     position: data.position === "left" ? "left" : "right",
     openOnLoad: data.open === "true",
     maxChars: 2000,
+    pollMs: 3000,
   };
 
   var HEAD = { direct: "ご質問への答え", analysis: "現状分析", plan: "アクションプラン", strategy: "キャリア戦略", legal: "法律のポイント（一般的な情報）", sources: "参考にした記事" };
@@ -201,6 +202,8 @@
     "white-space:pre-wrap;overflow-wrap:anywhere}",
     ".bot .bubble{background:#fff;border:1px solid #d0d7de;border-radius:14px 14px 14px 4px;padding:12px 14px;overflow-wrap:anywhere}",
     ".bot .who{font-size:12px;color:#57606a;margin:0 0 2px 4px}",
+    ".consultant .bubble{background:#eef6ff;border-color:#54aeff}",
+    ".held{margin:-8px 0 14px;text-align:right;font-size:12px;color:#57606a}",
     ".empathy{margin:0 0 8px;white-space:pre-wrap}",
     ".bubble h3{margin:14px 0 6px;font-size:15px;color:var(--accent-text);border-left:4px solid var(--accent);padding-left:8px;line-height:1.4}",
     ".bubble h4{margin:10px 0 4px;font-size:14px;line-height:1.5}",
@@ -280,6 +283,9 @@
     conversationId: load("conversation", null),
     busy: false,
     historyLoaded: false,
+    // A consultant's conversation: the newest turn id shown, and the timer that asks the server for new turns.
+    lastTurnId: 0,
+    handoffTimer: null,
     retryTimer: null,
   };
 
@@ -560,6 +566,57 @@
     log.appendChild(msg);
     return { msg: msg, bubble: bubble };
   }
+  // A career consultant's reply (written in the operators' console): plain text, labelled as a person's.
+  function consultantMessage(text) {
+    var bubble = h("div", { class: "bubble" }, h("p", { class: "empathy", text: text }));
+    var msg = h("div", { class: "msg bot consultant" }, h("p", { class: "who", text: "キャリアコンサルタント" }), bubble);
+    log.appendChild(msg);
+    return msg;
+  }
+
+  // ----- a consultant holds the conversation: ask for new turns until the handoff ends --------------------------
+  function seen(id) {
+    if (id > state.lastTurnId) state.lastTurnId = id;
+  }
+  function watchHandoff(handoff) {
+    var open = !!(handoff && handoff.status !== "closed");
+    if (open && !state.handoffTimer) {
+      state.handoffTimer = window.setInterval(pollHandoff, Math.max(1000, CFG.pollMs || 3000));
+    } else if (!open && state.handoffTimer) {
+      window.clearInterval(state.handoffTimer);
+      state.handoffTimer = null;
+    }
+  }
+  async function pollHandoff() {
+    var id = state.conversationId;
+    if (!id || state.busy || state.polling) return;
+    state.polling = true;
+    try {
+      var history = await request("GET", convPath(id, "/messages?after=" + state.lastTurnId));
+      if (id !== state.conversationId) return;
+      var latest = null;
+      history.messages.forEach(function (m) {
+        if (m.id <= state.lastTurnId) return;
+        seen(m.id);
+        if (m.role === "consultant") {
+          consultantMessage(m.text);
+          announce("キャリアコンサルタントから返信がありました。" + m.text);
+        } else if (m.role === "bot") {
+          latest = botMessage();
+          if (m.answer) renderAnswer(latest.bubble, m.answer, m.id, id);
+          else append(latest.bubble, h("p", { class: "empathy", text: m.text }));
+          if (m.answer) announceAnswer(m.answer);
+        }
+      });
+      if (latest) disableOldChipsExcept(latest);
+      if (history.messages.length) scrollToBottom();
+      watchHandoff(history.handoff);
+    } catch (err) {
+      if (err.status === 404) watchHandoff(null);
+    } finally {
+      state.polling = false;
+    }
+  }
   function userMessage(text) {
     var msg = h("div", { class: "msg user" }, h("span", { class: "sr", text: "あなた：" }), h("div", { class: "bubble", text: text }));
     log.appendChild(msg);
@@ -626,11 +683,14 @@
     var yes = h("button", { class: "fb yes", type: "button", "aria-pressed": "false" }, svg(ICON_UP, 16), "役に立った");
     var no = h("button", { class: "fb no", type: "button", "aria-pressed": "false" }, svg(ICON_DOWN, 16), "いまひとつ");
     append(row, h("span", { text: "この回答は役に立ちましたか？" }), yes, no);
-    function done() {
+    function done(out) {
       save(key, true);
       row.textContent = "";
       append(row, h("span", { text: "評価を送信しました。ありがとうございます。" }));
-      announce("評価を送信しました。");
+      // A "not helpful" may have put the conversation in a consultant's queue: say what happens next.
+      if (out && out.notice) append(row, h("p", { class: "empathy", text: out.notice }));
+      announce("評価を送信しました。" + (out && out.notice ? out.notice : ""));
+      if (out && out.notice) watchHandoff({ status: "waiting" });
     }
     function submit(helpful, comment) {
       return request("POST", convPath(conversationId, "/feedback"), { turn_id: turnId, helpful: helpful, comment: comment || null })
@@ -820,13 +880,21 @@
           throw err;
         }
       }
-      renderAnswer(view.bubble, reply.answer, reply.turn_id, conversationId);
       view.msg.removeAttribute("aria-busy");
-      if (reply.conversation_deleted) {
-        forgetConversation(conversationId);
+      if (reply.held) {
+        // A consultant holds the conversation: the message went to them, the bot does not answer.
+        view.msg.replaceWith(h("p", { class: "held", text: "担当者に届きました" }));
+        announce("担当者に届きました。");
+      } else {
+        renderAnswer(view.bubble, reply.answer, reply.turn_id, conversationId);
+        if (reply.conversation_deleted) {
+          forgetConversation(conversationId);
+        }
+        scrollToMessage(view.msg);
+        announceAnswer(reply.answer);
       }
-      scrollToMessage(view.msg);
-      announceAnswer(reply.answer);
+      seen(reply.turn_id);
+      watchHandoff(reply.handoff);
     } catch (err) {
       view.msg.removeAttribute("aria-busy");
       var recovered = view.accepted && err.status === 0 ? await recover(conversationId, text) : null;
@@ -955,7 +1023,9 @@
     state.serverDone = history.done_steps || [];
     var lastBot = null;
     history.messages.forEach(function (m) {
+      seen(m.id);
       if (m.role === "user") userMessage(m.text);
+      else if (m.role === "consultant") consultantMessage(m.text);
       else {
         var view = botMessage();
         if (m.answer) renderAnswer(view.bubble, m.answer, m.id, history.conversation_id);
@@ -964,6 +1034,7 @@
       }
     });
     disableOldChipsExcept(lastBot);
+    watchHandoff(history.handoff);
   }
   function disableOldChipsExcept(view) {
     Array.prototype.forEach.call(log.querySelectorAll(".chip"), function (chip) {
@@ -995,6 +1066,8 @@
   function startNew() {
     if (state.busy) return;
     clearRetryTimer();
+    watchHandoff(null);
+    state.lastTurnId = 0;
     setConversation(null);
     state.serverDone = [];
     log.textContent = "";
@@ -1201,6 +1274,7 @@
     })
     .then(function (config) {
       if (config && config.max_message_chars) CFG.maxChars = config.max_message_chars;
+      if (config && config.poll_seconds) CFG.pollMs = config.poll_seconds * 1000;
     })
     .catch(function () {});
 

@@ -237,7 +237,7 @@ def test_feedback_is_stored_and_checked(visitor, services, client):
 
 def test_history_for_a_reload_and_the_checklist(visitor, client):
     cid = visitor.start()
-    assert visitor.history(cid).json() == {"conversation_id": cid, "messages": [], "done_steps": []}
+    assert visitor.history(cid).json() == {"conversation_id": cid, "messages": [], "done_steps": [], "handoff": None}
     first = visitor.send(cid, HANDOVER + "\n").json()
     visitor.send(cid, "次のステップは？")
     step = first["answer"]["action_plan"][0]["steps"][0]

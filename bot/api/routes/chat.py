@@ -21,7 +21,7 @@ from functools import lru_cache, partial
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, StreamingResponse
@@ -30,10 +30,12 @@ from bot.api.deps import EngineDep, SettingsDep, StoreDep
 from bot.api.metrics import ANSWER_HELP, ANSWER_SECONDS
 from bot.channels.web.budget import RATE_LIMITED_MESSAGE
 from bot.channels.web.models import (
+    MAX_ROW_ID,
     ChatReply,
     ErrorBody,
     FeedbackIn,
     FeedbackOut,
+    HandoffInfo,
     History,
     HistoryMessage,
     MessageIn,
@@ -64,6 +66,7 @@ WEB_DIR = Path(__file__).resolve().parents[2] / "web"
 HISTORY_LIMIT = 100  # the engine keeps 20 turns; this only bounds the read
 COMMENT_MAX_CHARS = 1000
 GONE_MESSAGE = "この会話は見つかりませんでした。新しい相談を始めてください。"
+WIDGET_MIN_POLL_SECONDS = 3.0  # how often, at most, a widget with a consultant asks for their replies
 
 T = TypeVar("T")
 
@@ -222,12 +225,25 @@ async def _run_turn(
     metrics = getattr(request.app.state, "metrics", None)
     if metrics is not None:
         metrics.observe(ANSWER_SECONDS, ANSWER_HELP, time.perf_counter() - started, channel="web")
+    handoff = None if reply.deleted else await asyncio.to_thread(handoff_info, engine, conversation_id)
     return ChatReply(
         conversation_id=conversation_id,
         turn_id=reply.turn_id,
         answer=web_answer(reply.answer, settings.web_article_url_template),
         conversation_deleted=reply.deleted,
+        held=reply.held,
+        handoff=handoff,
     )
+
+
+def handoff_info(engine: DialogueEngine, conversation_id: str) -> HandoffInfo | None:
+    """The conversation's handoff, when it has one (sync: run it in a thread)."""
+    desk = engine.handoffs
+    if desk is None:
+        return None
+    with engine.store.desk_read() as queue:
+        found = queue.handoff(conversation_id)
+    return None if found is None else HandoffInfo(status=found.status, reception_open=desk.reception_open())
 
 
 # ----- the API --------------------------------------------------------------------------------------------------------
@@ -248,7 +264,10 @@ api = APIRouter(prefix="/api", tags=["chat"], responses=ERRORS)
 @api.get("/config", response_model=WidgetConfig, summary="What the widget needs to know about this server")
 async def widget_config(settings: SettingsDep) -> WidgetConfig:
     return WidgetConfig(
-        max_message_chars=settings.web_max_message_chars, article_links=bool(settings.web_article_url_template)
+        max_message_chars=settings.web_max_message_chars,
+        article_links=bool(settings.web_article_url_template),
+        # At most one request per 3 s per visitor: a few visitors behind one NAT stay inside the per-IP budget.
+        poll_seconds=max(WIDGET_MIN_POLL_SECONDS, settings.console_poll_seconds),
     )
 
 
@@ -267,9 +286,17 @@ async def create_conversation(owner: VisitorDep, web: WebDep, store: StoreDep) -
 
 
 @api.get("/conversations/{conversation_id}/messages", response_model=History, summary="Conversation history")
-async def history(conversation_id: ConversationDep, web: WebDep, store: StoreDep, settings: SettingsDep) -> History:
-    """The stored turns, oldest first (the engine keeps the most recent 20), and the checked-off steps."""
-    turns = await web.store_call(store.recent_turns, conversation_id, HISTORY_LIMIT)
+async def history(
+    conversation_id: ConversationDep,
+    web: WebDep,
+    store: StoreDep,
+    engine: EngineDep,
+    settings: SettingsDep,
+    after: Annotated[int, Query(ge=0, le=MAX_ROW_ID, description="Only turns newer than this id")] = 0,
+) -> History:
+    """The stored turns, oldest first (the engine keeps the most recent 20), and the checked-off steps. While a
+    consultant is involved (`handoff`), ask again with `after` (the newest id shown) for their replies."""
+    turns = [t for t in await web.store_call(store.recent_turns, conversation_id, HISTORY_LIMIT) if t.id > after]
     state = await web.store_call(store.get_state, conversation_id)
     template = settings.web_article_url_template
     messages = [
@@ -282,7 +309,13 @@ async def history(conversation_id: ConversationDep, web: WebDep, store: StoreDep
         )
         for t in turns
     ]
-    return History(conversation_id=conversation_id, messages=messages, done_steps=state.done_steps if state else [])
+    handoff = await web.store_call(handoff_info, engine, conversation_id)
+    return History(
+        conversation_id=conversation_id,
+        messages=messages,
+        done_steps=state.done_steps if state else [],
+        handoff=handoff,
+    )
 
 
 @api.post(
@@ -352,7 +385,9 @@ async def stream_message(
     response_model=FeedbackOut,
     summary="Was this answer helpful?",
 )
-async def feedback(conversation_id: ConversationDep, body: FeedbackIn, web: WebDep, store: StoreDep) -> FeedbackOut:
+async def feedback(
+    conversation_id: ConversationDep, body: FeedbackIn, web: WebDep, store: StoreDep, engine: EngineDep
+) -> FeedbackOut:
     comment = (body.comment or "").strip() or None
     if comment and len(comment) > COMMENT_MAX_CHARS:
         raise HTTPException(status_code=413, detail=f"コメントは{COMMENT_MAX_CHARS}文字以内でお願いします。")
@@ -360,7 +395,11 @@ async def feedback(conversation_id: ConversationDep, body: FeedbackIn, web: WebD
         feedback_id = await web.store_call(store.add_feedback, conversation_id, body.turn_id, body.helpful, comment)
     except NotFound:
         raise HTTPException(status_code=404, detail="この回答は見つかりませんでした。") from None
-    return FeedbackOut(feedback_id=feedback_id)
+    # A "not helpful" may put the conversation in a consultant's queue; the visitor is told so.
+    notice = None
+    if engine.handoffs is not None:
+        notice = await web.store_call(engine.handoffs.on_feedback, conversation_id, body.helpful)
+    return FeedbackOut(feedback_id=feedback_id, notice=notice)
 
 
 @api.post(

@@ -21,7 +21,8 @@ from typing import Any
 from linebot.v3.messaging import AsyncApiClient, AsyncMessagingApi, Configuration
 
 from bot.channels.line.handlers import EventProcessor
-from bot.channels.line.sender import LineSender
+from bot.channels.line.render import render_text
+from bot.channels.line.sender import LineSender, Outcome, SendResult
 from bot.channels.line.webhook import (
     MAX_BODY_BYTES,
     SOURCE,
@@ -31,6 +32,7 @@ from bot.channels.line.webhook import (
     Stored,
     WebhookRejected,
     prepare,
+    push_target,
     record,
 )
 from bot.channels.line.worker import InboxWorker
@@ -74,6 +76,7 @@ class LineChannel:
         self._work_pool = ThreadPoolExecutor(max_workers=self.concurrency + 2, thread_name_prefix="line-work")
         self.api_client: AsyncApiClient | None = None
         self.worker: InboxWorker | None = None
+        self.sender: LineSender | None = None
 
     async def start(self) -> None:
         settings = self.settings
@@ -83,7 +86,7 @@ class LineChannel:
             access_token=settings.line_channel_access_token.get_secret_value(),
         )
         self.api_client = AsyncApiClient(configuration)
-        sender = LineSender(
+        self.sender = sender = LineSender(
             AsyncMessagingApi(self.api_client),
             timeout=settings.line_request_timeout,
             attempts=settings.line_send_attempts,
@@ -119,6 +122,14 @@ class LineChannel:
             self.concurrency,
             configuration.host,
         )
+
+    async def push_text(self, conversation_id: str, text: str, retry_key: str) -> SendResult:
+        """Push a message that is not an answer to an event (a consultant's reply, the bot-is-back notice). The
+        retry key is the same for every attempt at one message, so LINE delivers it at most once."""
+        target = push_target(conversation_id)
+        if target is None or self.sender is None:
+            return SendResult(Outcome.REJECTED, None, None, "not a LINE conversation", 0)
+        return await self.sender.push(target, render_text(text), retry_key)
 
     async def aclose(self) -> None:
         if self.worker is not None:

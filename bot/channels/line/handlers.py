@@ -244,7 +244,8 @@ class EventProcessor:
         self, ctx: Context, text: str, *, channel_message_id: str, quote_token: str | None = None
     ) -> None:
         loading: asyncio.Task[bool] | None = None
-        if not ctx.in_group and ctx.user_id and self._token_usable(ctx):
+        # No "typing…" while a consultant holds the conversation: the bot will not answer.
+        if not ctx.in_group and ctx.user_id and self._token_usable(ctx) and not await self.run_sync(self._held, ctx):
             loading = asyncio.create_task(self.sender.show_loading(ctx.user_id))
         try:
             answer = await self._answer(ctx, text, channel_message_id)
@@ -252,10 +253,15 @@ class EventProcessor:
         finally:
             if loading is not None:
                 await loading  # never let the animation start after the answer arrived
+        if answer is None:
+            # A consultant holds the conversation: the message is stored for them and the bot says nothing.
+            log.info("line event %s: held for a consultant; nothing sent", ctx.log_id)
+            return
         messages = render_answer(answer, self.engine.replies, RenderOptions(quote_token=quote_token, done_steps=done))
         await self.deliver(ctx, messages, fallback=plain_fallback(answer, self.engine.replies))
 
-    async def _answer(self, ctx: Context, text: str, channel_message_id: str) -> Answer:
+    async def _answer(self, ctx: Context, text: str, channel_message_id: str) -> Answer | None:
+        """The answer to send; None when a consultant holds the conversation (nothing is sent)."""
         if ctx.item.attempts > 1:
             previous: Answer | None = await self.run_sync(
                 self._previous_answer, ctx.conversation_id, channel_message_id
@@ -273,9 +279,14 @@ class EventProcessor:
             # The engine deleted the conversation; the inbox keeps what LINE delivered under its own key.
             forgotten = await self.run_sync(self.store.inbox_forget, inbox_key(ctx.conversation_id))
             log.info("line event %s: data deleted; %d finished inbox event(s) emptied", ctx.log_id, forgotten)
-        return reply.answer
+        return None if reply.held else reply.answer
 
     # ----- store helpers (sync, run in the worker's threads) ---------------------------------------------------------
+
+    def _held(self, ctx: Context) -> bool:
+        with self.store.desk_read() as desk:
+            handoff = desk.handoff(ctx.conversation_id)
+        return handoff is not None and handoff.holds_bot
 
     def _done_steps(self, conversation_id: str) -> list[str]:
         state = self.store.get_state(conversation_id)
@@ -285,7 +296,8 @@ class EventProcessor:
         turns = self.store.recent_turns(conversation_id, 40)
         for i, turn in enumerate(turns):
             if turn.role == "user" and turn.channel_message_id == channel_message_id:
-                following = next((t for t in turns[i + 1 :] if t.role == "bot"), None)
+                # Its answer is stored right after it; a held message (a consultant's conversation) has none.
+                following = turns[i + 1] if i + 1 < len(turns) and turns[i + 1].role == "bot" else None
                 if following is not None and following.answer:
                     return Answer.model_validate(following.answer)
         return None

@@ -197,6 +197,14 @@ def conversation_key(event: Event) -> str | None:
     return None
 
 
+def push_target(conversation_id: str) -> str | None:
+    """The user, group or room to push to for a conversation id made by `conversation_key` (None: not LINE's)."""
+    for prefix in ("line:user:", "line:group:", "line:room:"):
+        if conversation_id.startswith(prefix) and len(conversation_id) > len(prefix):
+            return conversation_id[len(prefix) :]
+    return None
+
+
 def addressed_text(message: TextMessageContent, keyword: str) -> str | None:
     """In a group or room: the text with our mention (or the keyword) removed, or None when not addressed to us."""
     text = message.text or ""

@@ -52,6 +52,15 @@ class MessageIn(BaseModel):
     )
 
 
+class HandoffInfo(BaseModel):
+    """The conversation is (or was) with a career consultant."""
+
+    status: Literal["waiting", "active", "closed"] = Field(
+        description="waiting: queued for a consultant; active: a consultant holds it; closed: the bot answers again"
+    )
+    reception_open: bool = Field(description="Consultants read the queue now (HANDOFF_HOURS)")
+
+
 class ChatReply(BaseModel):
     conversation_id: str
     turn_id: int = Field(description="The bot turn's id, for feedback (0 when nothing was stored)")
@@ -59,11 +68,19 @@ class ChatReply(BaseModel):
     conversation_deleted: bool = Field(
         default=False, description="The message asked to delete the data: the conversation is gone, start a new one"
     )
+    held: bool = Field(
+        default=False,
+        description="A consultant holds the conversation: the message went to them and the bot does not answer "
+        "(show no answer; the consultant's reply arrives in the history)",
+    )
+    handoff: HandoffInfo | None = Field(
+        default=None, description="Set while the conversation is queued for or held by a consultant, or was"
+    )
 
 
 class HistoryMessage(BaseModel):
     id: int
-    role: Literal["user", "bot"]
+    role: Literal["user", "bot", "consultant"] = Field(description="`consultant`: a career consultant's reply")
     text: str
     answer: WebAnswer | None = None
     created_at: datetime
@@ -73,6 +90,9 @@ class History(BaseModel):
     conversation_id: str
     messages: list[HistoryMessage]
     done_steps: list[str] = Field(default_factory=list, description="Action-plan steps the visitor checked off")
+    handoff: HandoffInfo | None = Field(
+        default=None, description="Set while a consultant is involved: poll `?after=` for their replies until closed"
+    )
 
 
 class FeedbackIn(BaseModel):
@@ -83,6 +103,9 @@ class FeedbackIn(BaseModel):
 
 class FeedbackOut(BaseModel):
     feedback_id: int
+    notice: str | None = Field(
+        default=None, description="What happens next, when a 'not helpful' put the conversation in a consultant's queue"
+    )
 
 
 class StepIn(BaseModel):
@@ -96,6 +119,7 @@ class StepsOut(BaseModel):
 class WidgetConfig(BaseModel):
     max_message_chars: int
     article_links: bool
+    poll_seconds: float = Field(default=3.0, description="How often the widget asks for a consultant's replies")
 
 
 def web_answer(answer: Answer | dict[str, Any], url_template: str) -> WebAnswer:
