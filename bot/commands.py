@@ -270,3 +270,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 _EXTRA_COMMANDS.append(register)
+
+
+def _register_jobs(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from bot.jobs.cli import register as register_jobs
+
+    register_jobs(sub)
+
+
+_EXTRA_COMMANDS.append(_register_jobs)
