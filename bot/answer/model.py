@@ -93,6 +93,8 @@ class JobSearchView(BaseModel):
     total: int = 0  # postings meeting the conditions
     offset: int = 0
     has_more: bool = False
+    # Shown under the postings: where their content comes from, and that a sample posting is invented.
+    notes: list[str] = Field(default_factory=list)
     # None fitting: the public job search to try instead (name and its well-known address).
     fallback: HelpResource | None = None
 

@@ -117,6 +117,9 @@ def job_view(turn: JobTurn, vocab: Vocabulary, replies: dict[str, Any]) -> JobSe
         offset=turn.offset,
         has_more=turn.offset + len(turn.postings) < turn.total,
     )
+    if view.postings:
+        results = replies["results"]
+        view.notes = [results["note"], *([results["sample_note"]] if any(p.sample for p in view.postings) else [])]
     if turn.kind in ("none", "empty"):
         none = replies["none"]
         view.fallback = HelpResource(name=none["hellowork_name"], contact="", hours="", url=none["hellowork_url"])
@@ -183,11 +186,8 @@ def render_jobs_text(view: JobSearchView, empathy: str, chips: list[str], replie
         lines.append(f"   {p.source}")
         lines.append(f"   {p.url}")
         lines.append("")
-    if view.postings:
-        lines.append(results["note"])
-        if any(p.sample for p in view.postings):
-            lines.append(results["sample_note"])
-        lines.append("")
+    if view.notes:
+        lines += [*view.notes, ""]
     if view.fallback is not None:
         lines += [f"・{view.fallback.name}　{view.fallback.url}", ""]
     if chips:
