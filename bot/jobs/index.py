@@ -30,11 +30,21 @@ def posting_embedder(embeddings: Any) -> Any:
     return parts[0][0] if parts else embeddings
 
 
+TITLE_WEIGHT = 0.4  # a posting's vector: its title's and its description's, weighted, normalised
+
+
+def posting_vector(title: np.ndarray, body: np.ndarray) -> np.ndarray:
+    vector = TITLE_WEIGHT * title + (1 - TITLE_WEIGHT) * body
+    norm = float(np.linalg.norm(vector))
+    return (vector / norm if norm else vector).astype(np.float32)
+
+
 @dataclass(frozen=True)
 class SyncReport:
-    embedded: int
+    embedded: int  # postings whose vector was written
     removed: int
     total: int
+    texts: int = 0  # distinct texts the model embedded for them
 
 
 class JobIndex:
@@ -68,23 +78,24 @@ class JobIndex:
         for begin in range(0, len(stale), WRITE_BATCH):
             collection.delete(ids=stale[begin : begin + WRITE_BATCH])
         todo = [pid for pid, digest in wanted.items() if indexed.get(pid) != digest]
+        seen: dict[str, np.ndarray] = {}  # text -> vector, across batches
         for begin in range(0, len(todo), EMBED_BATCH):
             postings = repo.get(todo[begin : begin + EMBED_BATCH], live_only=False)
             if not postings:
                 continue
-            texts = [p.search_text() for p in postings]
-            # Feeds repeat descriptions (one employer's many openings): each distinct text is embedded once.
-            distinct = list(dict.fromkeys(texts))
-            vectors = self.embedder.embed_documents_array(distinct)
-            row = {text: vectors[i] for i, text in enumerate(distinct)}
+            pairs = [p.search_texts() for p in postings]
+            # Feeds repeat titles and descriptions (one employer's many openings): each distinct text once.
+            new = list(dict.fromkeys(t for pair in pairs for t in pair if t not in seen))
+            if new:
+                seen.update(zip(new, self.embedder.embed_documents_array(new), strict=True))
             collection.upsert(
                 ids=[p.id for p in postings],
-                embeddings=np.vstack([row[t] for t in texts]),
+                embeddings=np.vstack([posting_vector(seen[title], seen[body]) for title, body in pairs]),
                 metadatas=[{"content_hash": p.content_hash()} for p in postings],
             )
             if progress:
                 progress(len(postings))
-        return SyncReport(len(todo), len(stale), len(wanted))
+        return SyncReport(len(todo), len(stale), len(wanted), len(seen))
 
     def drop_missing(self, repo: JobRepository) -> int:
         """Drop the vectors of postings no longer in the database (no model needed); returns how many."""

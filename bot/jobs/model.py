@@ -48,9 +48,10 @@ class Posting(BaseModel):
         data = self.model_dump(mode="json")
         return hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:32]
 
-    def search_text(self) -> str:
-        """What the semantic index embeds: the offer in words (a user's wishes are matched against it)."""
-        return f"{self.title}。{self.company}。{self.description}"[:1000]
+    def search_texts(self) -> tuple[str, str]:
+        """What the semantic index embeds, apart: the title and the description (a user's wishes are matched against
+        both; feeds repeat each of them across many postings, so each distinct text is embedded once)."""
+        return self.title, (self.description or self.title)[:1000]
 
     def annual_floor_range(self) -> tuple[int, int] | None:
         """(min, max) yearly pay in yen, for a yearly salary floor: monthly pay times 12 (bonuses unknown, so this

@@ -71,10 +71,10 @@ def _live(now: datetime) -> Any:
     return or_(P.c.valid_through.is_(None), P.c.valid_through > now)
 
 
-def _row_values(posting: Posting, now: datetime) -> dict[str, Any]:
+def _row_values(posting: Posting, digest: str, now: datetime) -> dict[str, Any]:
     data = posting.model_dump()
     data["employment_types"] = ",".join(posting.employment_types)
-    data["content_hash"] = posting.content_hash()
+    data["content_hash"] = digest
     data["updated_at"] = now
     return data
 
@@ -106,9 +106,10 @@ class JobRepository:
         with self.store.transaction() as tx:
             conn = tx.conn
             existing = self._hashes(conn, ids)
-            changed = [p for p in postings if existing.get(p.id) != p.content_hash()]
+            digests = {p.id: p.content_hash() for p in postings}
+            changed = [p for p in postings if existing.get(p.id) != digests[p.id]]
             for batch in _chunks(changed):
-                self._upsert(conn, [_row_values(p, now) for p in batch])
+                self._upsert(conn, [_row_values(p, digests[p.id], now) for p in batch])
             removed = 0
             if replace:
                 keep = set(ids)
@@ -149,10 +150,12 @@ class JobRepository:
 
     @staticmethod
     def _upsert(conn: Connection, rows: list[dict[str, Any]]) -> None:
+        # executemany of one cached statement (SQLAlchemy batches it as "insertmanyvalues"): compiling a multi-row
+        # VALUES clause per batch cost more than the database's work.
         dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-        stmt = dialect_insert(P).values(rows)
+        stmt = dialect_insert(P)
         stmt = stmt.on_conflict_do_update(index_elements=["id"], set_={c: stmt.excluded[c] for c in UPDATED})
-        conn.execute(stmt)
+        conn.execute(stmt, rows)
 
     @staticmethod
     def _hashes(conn: Connection, ids: Sequence[str]) -> dict[str, str]:
