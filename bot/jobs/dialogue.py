@@ -94,6 +94,10 @@ class JobSearch:
         except Exception:  # the search is an extra: a broken catalogue must not break advice
             return False
 
+    def warm_up(self) -> None:
+        """Load the catalogue (a server does it at start-up, so no user's turn waits for it)."""
+        self.available()
+
     def offer(self, topic: str | None, follow_ups: list[str]) -> list[str]:
         """The follow-ups of an answer about `topic`, with 「求人を探す」 when the topic points toward a job change."""
         if topic not in JOB_CHANGE_TOPICS or self.offer_label in follow_ups or not self.available():

@@ -175,7 +175,10 @@ class JobCatalog:
             return SearchResult([], 0, offset)
         query = self.embed_wishes(wishes) if snap.vectors is not None else None
         if query is not None and snap.vectors is not None and query.shape[0] == snap.vectors.shape[1]:
-            scores = snap.vectors[matching] @ query
+            # Broad conditions: one product over the whole matrix (copying most of its rows out cost 150 ms at 100k),
+            # then the matching rows' scores; narrow ones: only their rows.
+            broad = total > len(snap.ids) // 8
+            scores = (snap.vectors @ query)[matching] if broad else snap.vectors[matching] @ query
         else:
             scores = np.zeros(total, dtype=np.float32)
         # Ties (no wishes, no vectors) keep the snapshot's order, which is stable; the best first.
