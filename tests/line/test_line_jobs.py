@@ -127,11 +127,11 @@ def test_nothing_fitting_links_to_the_public_job_search() -> None:
 def jobs_env(serve_env):  # noqa: F811
     env = {**serve_env, "JOBS_COLLECTION": f"jobs_e2e_{uuid.uuid4().hex[:8]}"}
     yield env
-    import chromadb
+    from bot.config import Settings
+    from bot.retrieval.index import make_chroma_client
 
-    client = chromadb.PersistentClient(path=env["CHROMA_PATH"])
     with contextlib.suppress(Exception):
-        client.delete_collection(env["JOBS_COLLECTION"])
+        make_chroma_client(Settings(CHROMA_PATH=env["CHROMA_PATH"])).delete_collection(env["JOBS_COLLECTION"])
 
 
 def bot(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
