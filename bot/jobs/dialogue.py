@@ -40,11 +40,14 @@ JOB_CHANGE_TOPICS = frozenset(
     }
 )
 
-# 「求人を探したい」「営業の仕事ある？」「転職先を紹介して」: a short message that asks for jobs.
+# 「求人を探したい」「営業の仕事ある？」「転職先を紹介して」: a short message that asks for jobs...
 _ASKS_FOR_JOBS = re.compile(
+    r"の求人(情報)?$|求人(情報)?(を|は|って)?(教え|おしえ|ほしい|欲しい|見|み)|"
     r"(求人|転職先|仕事|働き口|職場|案件|バイト|アルバイト|パート)(を|は|って|の)?(情報)?(を)?"
-    r"(探|さが|見つけ|みつけ|紹介|しょうかい|見たい|みたい|見せ|みせ|教え|おしえ|ある|あります|ありませんか|知りたい)"
+    r"(探|さが|見つけ|みつけ|紹介|しょうかい|見たい|みたい|見せ|みせ|ある|あります|ありませんか|知りたい)"
 )
+# ...but not one that asks how, or tells a worry (「転職先を探すコツは？」「仕事を探すべきか迷う」): the advice answers those.
+_NOT_A_REQUEST = re.compile(r"どう|方法|コツ|こつ|やり方|迷|悩|不安|べき|つらい|辛い|怖|こわ|なぜ|なんで")
 _JOBS_WORD = re.compile(r"^(求人|求人情報|求人検索|仕事探し|仕事さがし|職探し)$")
 _ANY = re.compile(
     r"(こだわらない|こだわりはない|こだわりなし|どこでも|なんでも|何でも|特にない|特になし|とくにない|指定なし|気にしない|わからない)"
@@ -108,7 +111,7 @@ class JobSearch:
         t = normalise(message)
         if t == self.offer_label or _JOBS_WORD.match(t):
             return True
-        return len(t) <= ASK_LIMIT and _ASKS_FOR_JOBS.search(t) is not None
+        return len(t) <= ASK_LIMIT and _ASKS_FOR_JOBS.search(t) is not None and not _NOT_A_REQUEST.search(t)
 
     # ----- one turn -------------------------------------------------------------------------------------------------
     def handle(self, message: str, extra: dict[str, Any], context: str = "") -> JobTurn | None:
@@ -122,6 +125,8 @@ class JobSearch:
                 t = normalise(str(offered[int(t) - 1]))
                 message = t
         if self.asks_for_jobs(message):
+            if not self.available() and "求人" not in t:
+                return None  # no postings to search: 「仕事を探したい」 gets the advice it would get anyway
             return self._start(message, extra, context)
         if not isinstance(state, dict):
             return None
