@@ -1,6 +1,6 @@
 """Job search benchmark: import rate and search latency with 100,000 generated postings.
 
-    .venv/bin/python bench/jobs_bench.py [--postings 100000] [--searches 400] [--postgres]
+    .venv/bin/python bench/jobs_bench.py [--postings 100000] [--searches 400] [--postgres] [--import-only]
 
 What it does, on a temporary SQLite file (or, with --postgres, a throw-away PostgreSQL database) and a temporary
 Chroma directory:
@@ -125,6 +125,7 @@ def main() -> None:
     parser.add_argument("--distinct", type=int, default=400, help="distinct descriptions (embedded once each)")
     parser.add_argument("--searches", type=int, default=400)
     parser.add_argument("--postgres", action="store_true", help="PostgreSQL instead of SQLite")
+    parser.add_argument("--import-only", action="store_true", help="stop after the database import (no model)")
     args = parser.parse_args()
 
     with ExitStack() as stack:
@@ -159,6 +160,8 @@ def main() -> None:
         print(f"  import (one transaction): {import_s:.1f} s ({n / import_s:,.0f} postings/s); {result.expired} expired")
         print(f"  re-import, nothing changed: {reimport_s:.1f} s ({n / reimport_s:,.0f} postings/s, {again.unchanged} unchanged)")
 
+        if args.import_only:
+            return
         from bot.retrieval.index import make_chroma_client
 
         embedder = posting_embedder(build_embeddings(settings))
