@@ -113,7 +113,10 @@ def test_a_feed_that_fails_midway_leaves_nothing_behind(repo: JobRepository) -> 
 
 
 def test_a_large_import_is_chunked_within_the_databases_limits(repo: JobRepository) -> None:
-    postings = [make(n) for n in range(3000)]
+    postings = [make(n) for n in range(6000)]  # above BIG_CHANGE: hashes read in one pass, statistics refreshed
     result = repo.import_feed(postings, source="feed", now=NOW)
-    assert result.added == 3000 and repo.count(now=NOW) == 3000
-    assert len(repo.get([p.id for p in postings], now=NOW)) == 3000
+    assert result.added == 6000 and repo.count(now=NOW) == 6000
+    assert len(repo.get([p.id for p in postings], now=NOW)) == 6000
+    postings[10] = make(10, title="変更")
+    again = repo.import_feed(postings, source="feed", now=NOW)
+    assert (again.added, again.updated, again.unchanged) == (0, 1, 5999)
