@@ -278,3 +278,12 @@ _EXTRA_COMMANDS.append(register)
 from bot.console.cli import register as _register_operators  # noqa: E402
 
 _EXTRA_COMMANDS.append(_register_operators)
+
+
+def _register_jobs(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from bot.jobs.cli import register as register_jobs
+
+    register_jobs(sub)
+
+
+_EXTRA_COMMANDS.append(_register_jobs)

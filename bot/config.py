@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     chroma_host: str | None = Field(default=None, alias="CHROMA_HOST")
     chroma_port: int = Field(default=8000, alias="CHROMA_PORT")
     redis_url: str | None = Field(default=None, alias="REDIS_URL")
+    # The job postings' semantic index: its own Chroma collection beside the articles' (bot.jobs.index).
+    jobs_collection: str = Field(default="job_postings", alias="JOBS_COLLECTION")
 
     # Embeddings: the default is the offline e5 rebuild; any sentence-transformers path or hub name works.
     embedding_model: str | None = Field(default=None, alias="EMBEDDING_MODEL")

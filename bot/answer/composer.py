@@ -16,9 +16,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from bot.answer.grounded import GroundedComposer, read_signals
 from bot.answer.model import ActionGroup, Answer, AnswerKind, Escalation, EscalationKind, Source
 from bot.answer.render import render_text
+from bot.jobs.dialogue import JobTurn
+from bot.jobs.present import follow_ups as jobs_follow_ups
+from bot.jobs.present import job_view, render_jobs_text
+from bot.jobs.present import opening as jobs_opening
+from bot.jobs.vocabulary import vocabulary
 from bot.knowledge.model import Article, Role
 from bot.retrieval.policy import close_topics
 from bot.retrieval.retriever import RetrievalResult
@@ -48,6 +55,7 @@ class AnswerComposer:
         self.grounded = grounded
         self.knowledge_dir = knowledge_dir
         self.prompts_dir = prompts_dir
+        self._job_replies: dict[str, Any] | None = None
 
     # ----- what channels and the engine read ------------------------------------------------------------------------
     @property
@@ -279,6 +287,26 @@ class AnswerComposer:
                 0, Source(article_id=article.id, title=article.title, topic=article.topic or "", score=0.0)
             )
         answer.text = render_text(answer, self.replies)
+        return answer
+
+    # ----- the job search (bot.jobs) ---------------------------------------------------------------------------------
+    @property
+    def job_replies(self) -> dict[str, Any]:
+        """prompts/jobs.yaml: the job search's lines."""
+        if self._job_replies is None:
+            self._job_replies = yaml.safe_load((self.prompts_dir / "jobs.yaml").read_text(encoding="utf-8"))
+        return self._job_replies
+
+    def jobs(self, turn: JobTurn) -> Answer:
+        """A job-search turn: a question about a condition (its choices as follow-ups), the postings found, or an
+        honest 「見つかりませんでした」 with the public job search to try."""
+        replies, vocab = self.job_replies, vocabulary()
+        view = job_view(turn, vocab, replies)
+        empathy = jobs_opening(turn, view, replies)
+        chips = jobs_follow_ups(turn, view, turn.choices, replies)
+        kind: AnswerKind = "advice" if turn.kind == "results" else "clarify"
+        answer = Answer(kind=kind, topic=None, empathy=empathy, follow_ups=chips, jobs=view)
+        answer.text = render_jobs_text(view, empathy, chips, replies)
         return answer
 
     # ----- the bot's own lines ---------------------------------------------------------------------------------------

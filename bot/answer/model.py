@@ -58,6 +58,48 @@ class Escalation(BaseModel):
     resources: list[HelpResource] = Field(default_factory=list)
 
 
+class JobCondition(BaseModel):
+    """One search condition as the user sees it: 「勤務地：東京都」."""
+
+    name: str  # job_type | area | employment_type | salary
+    label: str
+    value: str
+
+
+class JobPostingView(BaseModel):
+    """One imported posting, as shown: every field comes from the posting (nothing is made up)."""
+
+    id: str
+    title: str
+    company: str
+    place: str  # 「東京都 千代田区」, 「リモート可」, or both
+    remote: bool
+    salary: str | None  # 「年収400万〜600万円」; null when the posting names no pay
+    employment_type: str  # 「正社員・フルタイム」
+    summary: str  # the description's start
+    url: str
+    source: str  # 「掲載元：…」; a sample posting says 「サンプル求人（架空）」
+    sample: bool
+    valid_through: str | None  # 「2027年1月31日まで掲載」
+
+
+class JobSearchView(BaseModel):
+    """The job search's part of an answer (`jobs`): the conditions so far, the question being asked (its choices are
+    the answer's follow_ups), or the postings found."""
+
+    conditions: list[JobCondition] = Field(default_factory=list)
+    asking: str | None = None  # job_type | area | employment_type | salary | change; null with results
+    postings: list[JobPostingView] = Field(default_factory=list)
+    total: int = 0  # postings meeting the conditions
+    offset: int = 0
+    has_more: bool = False
+    # Shown under the postings: where their content comes from, and that a sample posting is invented.
+    notes: list[str] = Field(default_factory=list)
+    # None fitting: the public job search to try instead (name and its well-known address).
+    fallback: HelpResource | None = None
+
+
+
 class Answer(BaseModel):
     kind: AnswerKind
     topic: str | None = None
@@ -78,4 +120,7 @@ class Answer(BaseModel):
     safety_tier: SafetyTier = "none"
     # The article ids the answer was built from, best first (channels show them as its sources; no re-parsing).
     cited: list[str] = Field(default_factory=list)
+    # The job search (issue 15): null unless the answer is part of it (a question about conditions, or postings).
+    jobs: JobSearchView | None = None
     text: str = ""
+

@@ -59,6 +59,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                 readiness.add_sync_probe("index", lambda: built.searcher.collection.count())
                 follower = asyncio.create_task(IndexFollower(settings, built).run(), name="index-follower")
                 stack.push_async_callback(cancel_and_wait, follower)
+                if engine.jobs is not None:  # the job catalogue loads now (seconds at 100k), not on a user's turn
+                    jobs = engine.jobs
+                    warm = asyncio.create_task(asyncio.to_thread(jobs.warm_up), name="jobs-warm-up")
+                    stack.push_async_callback(cancel_and_wait, warm)
                 # Rules alone are a degraded safety net: say so, so an operator runs `bot models build`.
                 readiness.set("safety", "ok" if engine.safety.learned else "rules only: run `bot models build`")
                 readiness.set("engine", "ok")

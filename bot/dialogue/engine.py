@@ -33,6 +33,7 @@ from bot.dialogue.intents import (
     parse_command,
 )
 from bot.handoff.desk import HandoffDesk, Step
+from bot.jobs.dialogue import JobSearch
 from bot.knowledge.model import Article, Role
 from bot.retrieval.policy import CLARIFY_BELOW, decide
 from bot.retrieval.retriever import HybridSearcher, RetrievalResult
@@ -134,6 +135,7 @@ class DialogueEngine:
         safety: SafetyCheck | None = None,
         metrics: Any | None = None,
         handoffs: HandoffDesk | None = None,
+        jobs: JobSearch | None = None,
     ) -> None:
         self.store = store
         self.searcher = searcher
@@ -141,6 +143,7 @@ class DialogueEngine:
         # Rules only unless a learned head is given (the factory loads the one `bot models build` trained).
         self.safety = safety or SafetyCheck(None)
         self.metrics = metrics  # counts escalations and check-ins by kind (`/metrics`); None in the CLI
+        self.jobs = jobs  # the job search (bot.jobs); None when no postings can be searched
         self._locks = ConversationLocks(store)
         # The handoff to a consultant (bot.handoff): a routing step after the safety check; None in `bot ask`.
         self.handoffs = handoffs
@@ -300,6 +303,11 @@ class DialogueEngine:
         if intent == Intent.RESET:
             state.__dict__.update(ConversationState().__dict__)
             return self.composer.reply("reset")
+        if self.jobs is not None:  # the job search: asked for, or a condition it asked about (bot.jobs.dialogue)
+            job_turn = self.jobs.handle(message, state.extra, context=state.summary)
+            if job_turn is not None:
+                state.pending_choices = []
+                return self.composer.jobs(job_turn)
         if intent in (Intent.GREETING, Intent.THANKS, Intent.BYE, Intent.ACK):
             return self.composer.reply(f"smalltalk.{intent.value}", follow_ups=self._current_follow_ups(state))
         if intent == Intent.KEEP_TALKING:
@@ -358,6 +366,8 @@ class DialogueEngine:
             turn.text, retrieval, article_id=article_id, context=context, on_token=turn.on_token
         )
         self._remember_article(turn.state, answer)
+        if self.jobs is not None:  # a job-change topic offers 「求人を探す」
+            answer.follow_ups = self.jobs.offer(answer.topic, answer.follow_ups)
         return answer
 
     def _remember_article(self, state: ConversationState, answer: Answer) -> None:

@@ -12,8 +12,14 @@ from bot.answer.grounded import GroundedComposer
 from bot.config import Settings
 from bot.dialogue.engine import DialogueEngine
 from bot.handoff.desk import HandoffDesk, HandoffPolicy, load_texts
+from bot.jobs.dialogue import JobSearch
+from bot.jobs.index import JobIndex, posting_embedder
+from bot.jobs.repository import JobRepository
+from bot.jobs.search import JobCatalog
+from bot.jobs.vocabulary import vocabulary
 from bot.knowledge.library import load_library
 from bot.knowledge.taxonomy import load_topics
+from bot.retrieval.index import make_chroma_client
 from bot.retrieval.retriever import HybridSearcher
 from bot.retrieval.stack import open_searcher
 from bot.safety.triage import SafetyCheck, load_safety_check
@@ -65,7 +71,21 @@ def build_composer(
 def own_phrases(composer: AnswerComposer) -> list[str]:
     """The labels of the bot's own chips and buttons (follow-ups, the check-in's, the topic names it offers)."""
     replies = composer.replies
-    return [*replies["follow_ups"].values(), replies["check_in"]["continue"], *composer.topic_names.values()]
+    jobs = composer.job_replies
+    job_chips = [jobs["offer"], *jobs["choices"].values(), *jobs["change"].values()]
+    return [
+        *replies["follow_ups"].values(),
+        replies["check_in"]["continue"],
+        *composer.topic_names.values(),
+        *(chip for chip in job_chips if "{" not in chip),
+    ]
+
+
+def build_job_search(settings: Settings, store: Store, embeddings: Any, composer: AnswerComposer) -> JobSearch:
+    """The job search over the postings `bot jobs import` put in the store, ranked with the project's model."""
+    vocab = vocabulary()
+    index = JobIndex(make_chroma_client(settings), posting_embedder(embeddings), settings.jobs_collection)
+    return JobSearch(JobCatalog(JobRepository(store), index, vocab), vocab, composer.job_replies)
 
 
 def build_handoffs(settings: Settings, store: Store, composer: AnswerComposer) -> HandoffDesk:
@@ -93,5 +113,6 @@ def build_engine(
         safety=safety or load_safety_check(settings.models_dir, [*own_phrases(composer), *handoffs.chips]),
         metrics=metrics,
         handoffs=handoffs,
+        jobs=build_job_search(settings, store, searcher.embeddings, composer),
     )
     return Services(engine, store, searcher)

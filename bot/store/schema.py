@@ -236,3 +236,45 @@ message_log = Table(
     Index(None, "created_at"),
     Index(None, "conversation_id"),
 )
+
+# Job postings imported by operators (`bot jobs import`): employers' offers, no personal data. The semantic index is
+# a Chroma collection of its own (bot.jobs.index); these rows are the truth it is checked against.
+job_postings = Table(
+    "job_postings",
+    metadata,
+    Column("id", String(ID_LEN), primary_key=True),
+    Column("source", String(64), nullable=False),
+    Column("source_label", String(100), nullable=False),
+    Column("sample", Boolean, nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("company", String(200), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("job_type", String(32), nullable=True),
+    Column("prefecture", String(8), nullable=True),
+    Column("locality", String(200), nullable=False),
+    Column("remote", Boolean, nullable=False),
+    Column("employment_types", String(200), nullable=False),  # schema.org codes, comma-separated
+    Column("salary_min", BigInteger, nullable=True),
+    Column("salary_max", BigInteger, nullable=True),
+    Column("salary_unit", String(8), nullable=True),
+    Column("url", String(1000), nullable=False),
+    Column("date_posted", UTCDateTime(), nullable=True),
+    Column("valid_through", UTCDateTime(), nullable=True),
+    Column("content_hash", String(64), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index(None, "source"),
+    Index(None, "valid_through"),
+)
+
+# One row per import or removal: its id is the catalogue's version (servers reload their search snapshot when it
+# moves), and operators see what changed when.
+job_imports = Table(
+    "job_imports",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("source", String(64), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("upserted", Integer, nullable=False),
+    Column("removed", Integer, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)

@@ -225,6 +225,17 @@
     ".hours{display:block;font-size:13px}",
     "a{color:var(--accent-text)}",
     ".escalation a:not(.tel){color:#8a1c12}",
+    ".jobs{margin:4px 0 0}",
+    ".job{margin:0 0 10px;padding:10px 12px;border:1px solid #d0d7de;border-radius:12px;background:#fff}",
+    ".job h4{margin:0 0 2px;font-size:15px}",
+    ".job .company{margin:0 0 6px;font-size:14px}",
+    ".job dl{display:grid;grid-template-columns:auto 1fr;gap:2px 10px;margin:0 0 6px;font-size:13.5px}",
+    ".job dt{color:#57606a}.job dd{margin:0}",
+    ".job .summary{margin:0 0 6px;font-size:13px;color:#57606a}",
+    ".job .src{margin:0;font-size:12px;color:#57606a}",
+    ".job .sample{display:inline-block;margin:0 0 4px;padding:1px 8px;border-radius:999px;background:#fff8c5;color:#3b2e00;font-size:12px;font-weight:700}",
+    ".job a.open{display:inline-block;margin-top:6px;font-weight:700}",
+    ".jobs .note{font-size:12.5px;color:#57606a;margin:4px 0}",
     ".sources{margin-top:12px;font-size:13px;color:#57606a}",
     ".sources ul{padding-left:1.2em}",
     ".chips{display:flex;flex-wrap:wrap;gap:8px;margin:10px 0 0}",
@@ -505,6 +516,33 @@
         h("p", { class: "note", text: LEGAL_NOTE })
       );
     },
+    jobs: function (view) {
+      // The job search: the postings as cards (every field is the imported posting's own), the notes, and when
+      // nothing fits a link to the public job search. Text only through textContent; links only http(s).
+      if (!view.postings || !view.postings.length) {
+        var url0 = view.fallback && safeUrl(view.fallback.url);
+        if (!url0) return null;
+        return h("p", { class: "jobs" }, h("a", { href: url0, target: "_blank", rel: "noopener noreferrer", text: view.fallback.name }));
+      }
+      var wrap = h("div", { class: "jobs", role: "list", "aria-label": "求人" });
+      view.postings.forEach(function (p) {
+        var url = safeUrl(p.url);
+        var rows = h("dl", null,
+          h("dt", { text: "勤務地" }), h("dd", { text: p.place }),
+          h("dt", { text: "給与" }), h("dd", { text: p.salary || "掲載元で確認" }),
+          h("dt", { text: "雇用形態" }), h("dd", { text: p.employment_type || "掲載元で確認" }));
+        append(wrap, h("article", { class: "job", role: "listitem" },
+          p.sample ? h("span", { class: "sample", text: "サンプル求人（架空）" }) : null,
+          h("h4", { text: p.title }),
+          h("p", { class: "company", text: p.company }),
+          rows,
+          p.summary ? h("p", { class: "summary", text: p.summary }) : null,
+          h("p", { class: "src", text: p.source + (p.valid_through ? "　" + p.valid_through : "") }),
+          url ? h("a", { class: "open", href: url, target: "_blank", rel: "noopener noreferrer", text: "詳しく見る", "aria-label": p.title + "の求人を開く" }) : null));
+      });
+      (view.notes || []).forEach(function (n) { append(wrap, h("p", { class: "note", text: n })); });
+      return wrap;
+    },
     sources: function (sources) {
       // Only the articles the answer was built from (the rest of the ranking is for programs, not people).
       var cited = sources.filter(function (s) { return s.cited; });
@@ -539,7 +577,7 @@
       );
     },
   };
-  var ORDER = ["escalation", "empathy", "direct_answer", "situation_analysis", "action_plan", "career_strategy", "legal_points", "sources", "alternatives", "follow_ups"];
+  var ORDER = ["escalation", "empathy", "jobs", "direct_answer", "situation_analysis", "action_plan", "career_strategy", "legal_points", "sources", "alternatives", "follow_ups"];
 
   function renderSection(bubble, name, value, ctx) {
     var make = SECTIONS[name];
@@ -652,6 +690,7 @@
     if (answer.career_strategy && answer.career_strategy.length) sections.push(HEAD.strategy);
     if (answer.legal_points && answer.legal_points.length) sections.push(HEAD.legal);
     if (sections.length) parts.push(sections.join("、") + "があります。");
+    if (answer.jobs && answer.jobs.postings && answer.jobs.postings.length) parts.push("求人が" + answer.jobs.postings.length + "件あります。");
     if (answer.follow_ups && answer.follow_ups.length) parts.push("続けて聞けること：" + answer.follow_ups.join("、"));
     announce(parts.join(" "));
   }

@@ -15,6 +15,7 @@ SEED = (ROOT / "tests" / "fixtures" / "seed_consultation.txt").read_text(encodin
 CONTRACT_KEYS = {
     "kind", "topic", "sources", "empathy", "situation_analysis", "action_plan", "career_strategy", "follow_ups",
     "escalation", "safety_tier", "cited", "direct_answer", "legal_points", "alternatives", "text",
+    "jobs",  # issue 15: null unless the answer is part of the job search
 }
 
 

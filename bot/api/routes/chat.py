@@ -346,7 +346,7 @@ async def send_message(
         200: {
             "description": (
                 "`text/event-stream`. Events: `accepted` {conversation_id}; `token` {text} (LLM mode: the opening as "
-                "it is written, a preview); `section` {name, data} per part of the answer (escalation, empathy, "
+                "it is written, a preview); `section` {name, data} per part of the answer (escalation, empathy, jobs, "
                 "direct_answer, situation_analysis, action_plan, career_strategy, legal_points, sources, "
                 "alternatives, follow_ups); `done` (a ChatReply, "
                 "authoritative); or `error` {error, message}. `: heartbeat` comments keep proxies from timing out."

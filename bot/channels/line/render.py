@@ -21,6 +21,7 @@ from typing import Any
 from bot.answer.model import ActionGroup, Answer, HelpResource, Source
 from bot.answer.render import alternatives_line
 from bot.channels.line import texts
+from bot.channels.line.jobs import jobs_flex
 from bot.channels.line.limits import (
     MAX_ALT_TEXT,
     MAX_BUBBLE_BYTES,
@@ -64,7 +65,9 @@ class RenderOptions:
 def render_answer(answer: Answer, replies: dict[str, Any], options: RenderOptions | None = None) -> list[Message]:
     """The messages for one engine answer: at most 5, each within LINE's limits."""
     options = options or RenderOptions()
-    if answer.escalation is not None:  # an escalation, or a check-in: help lines first, as plain text
+    if answer.jobs is not None:  # the job search: postings as cards, or its question with choices
+        messages = _jobs(answer, replies, options)
+    elif answer.escalation is not None:  # an escalation, or a check-in: help lines first, as plain text
         messages = _escalation(answer, replies, options)
     elif _has_parts(answer):
         messages = _advice(answer, replies, options)
@@ -132,6 +135,28 @@ def _escalation(answer: Answer, replies: dict[str, Any], options: RenderOptions)
     items = help_line_items(escalation.resources) + follow_up_items(answer.follow_ups)
     _attach_quick_reply(messages, items)
     return messages
+
+
+def _jobs(answer: Answer, replies: dict[str, Any], options: RenderOptions) -> list[Message]:
+    """The opening as text, the postings as a carousel; the choices (or 「もっと見る」「条件を変える」) as quick replies,
+    and when nothing fits, a link to the public job search."""
+    view = answer.jobs
+    assert view is not None
+    card = jobs_flex(answer, texts.JOB_LABELS)
+    opening = answer.empathy
+    if card is not None and view.notes:  # where the postings come from; that a sample one is invented
+        opening = "\n".join([opening, *view.notes])
+    messages = _texts(opening, options.quote_token, budget=MAX_MESSAGES - 1)
+    if card is not None:
+        messages.append(fit_container_message(card))
+    items = help_line_items([view.fallback]) if view.fallback is not None else []
+    _attach_quick_reply(messages, items + follow_up_items(answer.follow_ups))
+    return messages
+
+
+def fit_container_message(message: Message) -> Message:
+    message["contents"] = fit_container(message["contents"])
+    return message
 
 
 def _texts(text: str, quote_token: str | None, *, budget: int = MAX_MESSAGES - 1) -> list[Message]:

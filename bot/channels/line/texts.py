@@ -68,3 +68,14 @@ APOLOGY = (
     "申し訳ありません。ただいまシステムの不具合で、いただいたメッセージにお返事できませんでした。"
     "お手数ですが、少し時間をおいてからもう一度送ってください。"
 )
+
+# The job search's cards (bot.channels.line.jobs); what each card says about a job comes from the posting itself.
+JOB_LABELS = {
+    "alt": "求人のご紹介",
+    "place": "勤務地",
+    "salary": "給与",
+    "employment": "雇用形態",
+    "salary_unknown": "掲載元で確認",
+    "link": "詳しく見る",
+    "sample": "サンプル求人（架空）",
+}

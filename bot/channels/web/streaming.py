@@ -32,6 +32,7 @@ SSE_HEADERS = {
 SECTION_ORDER = (
     "escalation",
     "empathy",
+    "jobs",
     "direct_answer",
     "situation_analysis",
     "action_plan",
