@@ -327,7 +327,10 @@ def read_signals(message: str, lexicon: Lexicon) -> Signals:
         felt=named is not None,
         length=length,
         question=asked or "",
-        body=bool(lexicon.body_signs.search(text)),
+        body=any(
+            not lexicon.body_others.search(text[max(0, m.start() - 12) : m.start()])
+            for m in lexicon.body_signs.finditer(text)
+        ),
         questions=questions[:MAX_QUESTIONS],
         asked_in_context=tuple(in_context),
     )

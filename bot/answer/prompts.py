@@ -34,6 +34,7 @@ class Lexicon:
     # The body speaking (palpitations, no sleep, a stomach that hurts, extreme hours): the opening adds a line that
     # a doctor or the company's 産業医 is worth seeing — a suggestion, never a diagnosis.
     body_signs: re.Pattern[str]
+    body_others: re.Pattern[str]
     body_sentence: str
 
 
@@ -64,6 +65,7 @@ def load_lexicon(prompts_dir: Path) -> Lexicon:
         question=re.compile(data["question"]),
         planning=re.compile(data["planning"]),
         body_signs=re.compile(data["body_signs"]["pattern"]),
+        body_others=re.compile(data["body_signs"]["others"]),
         body_sentence=str(data["body_signs"]["sentence"]),
     )
 

@@ -157,3 +157,12 @@ def test_the_answer_text_helps_choose_the_question(engine) -> None:
     # 「何日」 is in no Q&A question of the caregiving article, only in the answer about how long one can take off.
     answer = engine.answer_once("介護休業って何日取れる？")
     assert answer.direct_answer is not None and "どのくらい休める" in answer.direct_answer.question
+
+
+def test_someone_elses_bodily_sign_is_not_the_workers() -> None:
+    lexicon = load_lexicon(PROMPTS)
+    assert read_signals("残業が月100時間を超えていて頭痛が続く", lexicon).body
+    assert read_signals("最近眠れなくて、朝も起きるのがつらい", lexicon).body
+    # The predecessor's illness or a parent's sleeplessness gets no suggestion to see a doctor.
+    assert not read_signals("前任の方が体調を崩して急にお休みに入り、連絡もつかない状態です。", lexicon).body
+    assert not read_signals("母が眠れないと言っていて、介護と仕事の両立が心配です", lexicon).body
