@@ -158,7 +158,10 @@ class AnswerComposer:
             answer.text = render_text(answer, self.replies)
             return answer
         answer = self.advice(message, retrieval, article_id=self._escalation_article(kind, retrieval), curated=True)
-        answer = answer.model_copy(update={"kind": "escalation", "escalation": escalation, "safety_tier": "escalation"})
+        # The escalation's calm message is the answer's opening: the article's own opening line would greet them twice.
+        answer = answer.model_copy(
+            update={"kind": "escalation", "escalation": escalation, "safety_tier": "escalation", "empathy": ""}
+        )
         answer.text = render_text(answer, self.replies)
         return answer
 

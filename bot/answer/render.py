@@ -24,16 +24,17 @@ def render_text(answer: Answer, replies: dict[str, Any], cited: list[str] | None
     """`cited`: titles of the articles the answer was built from (default: `answer.cited`, else the best source)."""
     headings = replies["headings"]
     lines: list[str] = []
-    if answer.empathy:
-        lines += [answer.empathy, ""]
-    if answer.direct_answer is not None:
-        lines += [f"■ {headings['direct_answer']}", f"Q. {answer.direct_answer.question}"]
-        lines += [f"A. {answer.direct_answer.answer}", ""]
+    # Help lines first, as on LINE and in the widget: the safety answer is what the person reads before any advice.
     if answer.escalation is not None:
         lines += [answer.escalation.message, ""]
         for r in answer.escalation.resources:
             lines.append(f"・{r.name}　{r.contact}（{r.hours}）")
         lines.append("")
+    if answer.empathy:
+        lines += [answer.empathy, ""]
+    if answer.direct_answer is not None:
+        lines += [f"■ {headings['direct_answer']}", f"Q. {answer.direct_answer.question}"]
+        lines += [f"A. {answer.direct_answer.answer}", ""]
     if answer.situation_analysis:
         lines.append(f"■ {headings['analysis']}")
         if answer.kind != "escalation" and replies["phrases"].get("analysis_intro"):

@@ -313,3 +313,18 @@ def test_a_labour_answer_shows_what_the_law_says_in_its_own_bubble(engine) -> No
     shown = json.dumps(legal, ensure_ascii=False)
     assert all(point in shown for point in answer.legal_points)
     assert "総合労働相談コーナー" in shown
+
+
+def test_a_labour_question_escalated_gets_its_general_answer_after_the_help_lines(engine) -> None:
+    message = "みなし残業30時間込みと言われていますが、毎月50時間以上残業して超過分は一度も払われていません。これって違法ですよね？"
+    answer = engine.handle("line:user:labour-question", message).answer
+    assert answer.kind == "escalation" and answer.escalation is not None
+    assert not answer.empathy, "the escalation's calm message is the only opening"
+    messages = render_answer(answer, engine.replies)
+    texts = "\n".join(m["text"] for m in messages if m["type"] == "text")
+    assert texts.startswith(answer.escalation.message.splitlines()[0])
+    if answer.direct_answer is not None:
+        assert texts.index("総合労働相談コーナー") < texts.index(answer.direct_answer.question)
+    # The plain text reads in the same order as LINE and the widget: help lines, then the reply, then the article.
+    assert answer.text.startswith(answer.escalation.message.splitlines()[0])
+    check(messages)

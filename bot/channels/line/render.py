@@ -129,6 +129,9 @@ def _escalation(answer: Answer, replies: dict[str, Any], options: RenderOptions)
     assert escalation is not None
     lines = [escalation.message.strip(), ""]
     lines += [f"・{r.name}　{r.contact}（{r.hours}）" for r in escalation.resources]
+    if answer.direct_answer is not None:  # a labour-law question answered in general terms, after the help lines
+        direct = answer.direct_answer
+        lines += ["", f"■ {replies['headings']['direct_answer']}", f"Q. {direct.question}", f"A. {direct.answer}"]
     messages = _texts("\n".join(lines).strip(), options.quote_token, budget=MAX_MESSAGES - 1)
     if _has_parts(answer):
         messages.append(_flex(answer, replies, options))
