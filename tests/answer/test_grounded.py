@@ -166,3 +166,9 @@ def test_someone_elses_bodily_sign_is_not_the_workers() -> None:
     # The predecessor's illness or a parent's sleeplessness gets no suggestion to see a doctor.
     assert not read_signals("前任の方が体調を崩して急にお休みに入り、連絡もつかない状態です。", lexicon).body
     assert not read_signals("母が眠れないと言っていて、介護と仕事の両立が心配です", lexicon).body
+
+
+def test_less_overtime_is_not_long_hours() -> None:
+    lexicon = load_lexicon(PROMPTS)
+    assert "長い時間働き続けている" in read_signals("毎日残業で終電です", lexicon).situations
+    assert not read_signals("夫の工場も残業が減って、手取りが下がりました", lexicon).situations
