@@ -303,13 +303,17 @@ class DialogueEngine:
         if intent == Intent.RESET:
             state.__dict__.update(ConversationState().__dict__)
             return self.composer.reply("reset")
+        if intent in (Intent.GREETING, Intent.THANKS, Intent.BYE, Intent.ACK):
+            return self.composer.reply(f"smalltalk.{intent.value}", follow_ups=self._current_follow_ups(state))
         if self.jobs is not None:  # the job search: asked for, or a condition it asked about (bot.jobs.dialogue)
-            job_turn = self.jobs.handle(message, state.extra, context=state.summary)
+            try:
+                job_turn = self.jobs.handle(message, state.extra, context=state.summary)
+            except Exception:  # the search is an extra: a fault in it must not cost the person their answer
+                log.warning("engine: the job search failed; the message is answered as a worry", exc_info=True)
+                job_turn = None
             if job_turn is not None:
                 state.pending_choices = []
                 return self.composer.jobs(job_turn)
-        if intent in (Intent.GREETING, Intent.THANKS, Intent.BYE, Intent.ACK):
-            return self.composer.reply(f"smalltalk.{intent.value}", follow_ups=self._current_follow_ups(state))
         if intent == Intent.KEEP_TALKING:
             return self.composer.reply("smalltalk.ack")
         if intent == Intent.OTHER:

@@ -44,17 +44,24 @@ JOB_CHANGE_TOPICS = frozenset(
 _ASKS_FOR_JOBS = re.compile(
     r"の求人(情報)?$|求人(情報)?(を|は|って)?(教え|おしえ|ほしい|欲しい|見|み)|"
     r"(求人|転職先|仕事|働き口|職場|案件|バイト|アルバイト|パート)(を|は|って|の)?(情報)?(を)?"
-    r"(探|さが|見つけ|みつけ|紹介|しょうかい|見たい|みたい|見せ|みせ|ある|あります|ありませんか|知りたい)"
+    r"(探|さが|見つけ|みつけ|紹介|しょうかい|見せ|みせ|知りたい)|"
+    # 「営業の仕事ある？」 asks only at the end: 「仕事はあるけど給料が安い」「パートみたいな扱い」 tell a worry.
+    r"(求人|仕事|働き口|案件|バイト|アルバイト|パート)(は|って|の)?(ある|あります|ありますか|ありませんか|見たい|みたい)$"
 )
 # ...but not one that asks how, or tells a worry (「転職先を探すコツは？」「仕事を探すべきか迷う」): the advice answers those.
-_NOT_A_REQUEST = re.compile(r"どう|方法|コツ|こつ|やり方|迷|悩|不安|べき|つらい|辛い|怖|こわ|なぜ|なんで")
+_NOT_A_REQUEST = re.compile(
+    r"どう|方法|コツ|こつ|やり方|迷|悩|不安|べき|つらい|辛い|怖|こわ|なぜ|なんで|けど|けれど|のに|安い|扱い|向いて"
+)
+# A reply this long that the pending question cannot read is something else (a worry, a thought): the search lets go.
+UNREAD_RELEASE_CHARS = 8
 _JOBS_WORD = re.compile(r"^(求人|求人情報|求人検索|仕事探し|仕事さがし|職探し)$")
 _ANY = re.compile(
     r"(こだわらない|こだわりはない|こだわりなし|どこでも|なんでも|何でも|特にない|特になし|とくにない|指定なし|気にしない|わからない)"
 )
-_YEN_MAN = re.compile(r"(年収|年俸|月給|月収|給料|給与)?\s*(\d+(?:\.\d+)?)\s*万")
-_HOURLY = re.compile(r"時給\s*(\d[\d,]*)")
-_NUMBER = re.compile(r"^(\d[\d,]*)\s*(円|万円|万)?(以上|から|〜|~)?$")
+# Bounded digits: a pay floor is never longer than this (a 300-digit 「年収…万」 overflowed the arithmetic).
+_YEN_MAN = re.compile(r"(年収|年俸|月給|月収|給料|給与)?\s*(?<!\d)(\d{1,5}(?:\.\d{1,2})?)\s*万")
+_HOURLY = re.compile(r"時給\s*(\d[\d,]{0,7})(?![\d,])")
+_NUMBER = re.compile(r"^(\d[\d,]{0,11})\s*(円|万円|万)?(以上|から|〜|~)?$")
 
 Asking = Literal["job_type", "area", "employment_type", "salary", "change"]
 
@@ -119,7 +126,7 @@ class JobSearch:
         search's part is updated in place); `context` is what the user said before (the conversation's summary)."""
         t = normalise(message)
         state = extra.get(STATE_KEY)
-        if isinstance(state, dict) and state.get("asking") and t.isdigit():
+        if isinstance(state, dict) and state.get("asking") and t.isascii() and t.isdigit():
             offered = state.get("choices") or []
             if 1 <= int(t) <= len(offered):  # 「2」 picks the second choice, as in the text rendering
                 t = normalise(str(offered[int(t) - 1]))
@@ -133,7 +140,7 @@ class JobSearch:
         conditions = Conditions.model_validate(state.get("conditions") or {})
         asking = state.get("asking")
         if t == self._back:
-            state["asking"] = None
+            state["asking"], state["shown"] = None, None
             return JobTurn("back", conditions)
         if t == self._more and state.get("shown"):
             return self._results(extra, conditions, wishes=context, offset=int(state.get("offset", 0)) + PAGE)
@@ -153,12 +160,16 @@ class JobSearch:
                 return None
             updated, understood = self._read_answer(t, asking, conditions)
             if not understood:
+                if len(t) > UNREAD_RELEASE_CHARS or _NOT_A_REQUEST.search(t):
+                    # 「やっぱり今の会社で頑張るべきか迷う」 is not an answer: the advice takes it; the search waits.
+                    state["asking"] = None
+                    return None
                 return JobTurn(
                     "question", conditions, asking=asking, choices=self.choices(asking, conditions), retry=True
                 )
             state["conditions"] = updated.model_dump()
             return self._next(extra, updated, context)
-        if state.get("shown") is not None and len(t) <= CHANGE_LIMIT:
+        if state.get("shown") and len(t) <= CHANGE_LIMIT and not _NOT_A_REQUEST.search(t):
             # After results: 「大阪だと？」「パートで」 change a condition directly.
             updated, taken = self._read_conditions(t, conditions, overwrite=True)
             if taken:

@@ -129,3 +129,25 @@ def test_ask_once_answers_in_plain_text(jobs_engine) -> None:
     answer = jobs_engine.answer_once("東京でリモートのITエンジニアの求人を探したい")
     assert answer.jobs.asking == "employment_type"
     assert answer.text.splitlines()[-1].endswith("こだわらない") and "1. 正社員・フルタイム" in answer.text
+
+
+def test_worries_that_mention_work_are_advice_not_a_job_search(jobs_engine) -> None:
+    for worry in ("仕事はあるけど給料が安い", "正社員なのにパートみたいな扱い"):
+        answer = say(jobs_engine, worry, cid=f"jobs-worry-{worry}")
+        assert answer.jobs is None, worry
+    # While a condition is asked, a thought that is not an answer is answered as a worry and thanks as thanks.
+    say(jobs_engine, "求人を探したい", cid="jobs-pending")
+    doubt = say(jobs_engine, "やっぱり今の会社で頑張るべきか迷う", cid="jobs-pending")
+    assert doubt.jobs is None and doubt.kind in ("advice", "clarify")
+    say(jobs_engine, "求人を探したい", cid="jobs-thanks")
+    assert say(jobs_engine, "ありがとう", cid="jobs-thanks").jobs is None
+
+
+def test_after_results_a_short_worry_is_not_read_as_a_new_condition(jobs_engine) -> None:
+    say(jobs_engine, "東京で営業の正社員の求人を探したい", cid="jobs-after")
+    shown = say(jobs_engine, "こだわらない", cid="jobs-after")
+    assert shown.jobs is not None
+    assert say(jobs_engine, "営業が向いてない", cid="jobs-after").jobs is None
+    back = say(jobs_engine, "相談に戻る", cid="jobs-after")
+    assert back.jobs is not None
+    assert say(jobs_engine, "大阪の営業", cid="jobs-after").jobs is None, "after going back, the search is over"
