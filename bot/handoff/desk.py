@@ -38,6 +38,22 @@ class NotInQueue(Exception):
     """The conversation is not (or no longer) in the consultant queue."""
 
 
+class HeldByAnother(Exception):
+    """Another consultant holds the conversation: only they (or an admin) may act on it."""
+
+    def __init__(self, conversation_id: str, assigned_to: str | None) -> None:
+        super().__init__(conversation_id)
+        self.assigned_to = assigned_to
+
+
+def _refused(desk: Desk, conversation_id: str) -> Exception:
+    """Why the desk refused an action: the conversation left the queue, or someone else holds it."""
+    current = desk.handoff(conversation_id)
+    if current is None or not current.open:
+        return NotInQueue(conversation_id)
+    return HeldByAnother(conversation_id, current.assigned_to)
+
+
 @dataclass(frozen=True)
 class HandoffPolicy:
     enabled: bool
@@ -262,38 +278,45 @@ class HandoffDesk:
     # ----- the consultant's actions (the console) -----------------------------------------------------------------
 
     def take(self, conversation_id: str, operator: str) -> Handoff:
+        """Raises NotInQueue (closed or gone) or HeldByAnother (another consultant has it; admins included: an admin
+        acts on it without taking it over)."""
         with self.store.desk() as desk:
             taken = desk.take(conversation_id, operator)
             if taken is None:
-                raise NotInQueue(conversation_id)
+                raise _refused(desk, conversation_id)
             desk.audit(operator, "take", conversation_id)
         return taken
 
-    def reply(self, conversation_id: str, operator: str, text: str) -> Delivery:
+    def reply(self, conversation_id: str, operator: str, text: str, *, admin: bool = False) -> Delivery:
+        """The consultant's message to the user. A waiting conversation becomes theirs; another consultant's is
+        refused (HeldByAnother) unless `admin`."""
         text = text.strip()[:REPLY_MAX_CHARS]
         if not text:
             raise ValueError("empty reply")
         with self.store.transaction() as tx:
-            current = tx.desk.handoff(conversation_id)
-            if current is None or not current.open:
-                raise NotInQueue(conversation_id)
+            if not tx.desk.consultant_wrote(conversation_id, operator, admin=admin):
+                raise _refused(tx.desk, conversation_id)
             turn_id = tx.add_turn(conversation_id, "consultant", text)
-            tx.desk.consultant_wrote(conversation_id, operator)
             tx.desk.audit(operator, "reply", conversation_id)
         return Delivery(conversation_id, text, turn_id, retry_key(turn_id, conversation_id))
 
-    def hand_back(self, conversation_id: str, operator: str, note: str | None = None) -> Delivery:
-        return self._end(conversation_id, operator, "handed_back", note)
+    def hand_back(
+        self, conversation_id: str, operator: str, note: str | None = None, *, admin: bool = False
+    ) -> Delivery:
+        return self._end(conversation_id, operator, "handed_back", note, admin)
 
-    def close(self, conversation_id: str, operator: str, note: str | None = None) -> Delivery:
-        return self._end(conversation_id, operator, "closed", note)
+    def close(self, conversation_id: str, operator: str, note: str | None = None, *, admin: bool = False) -> Delivery:
+        return self._end(conversation_id, operator, "closed", note, admin)
 
-    def _end(self, conversation_id: str, operator: str, outcome: Outcome, note: str | None) -> Delivery:
+    def _end(self, conversation_id: str, operator: str, outcome: Outcome, note: str | None, admin: bool) -> Delivery:
         text = self.ended_text(outcome)
         answer = self.composer.plain(text, follow_ups=[])
         with self.store.transaction() as tx:
-            if tx.desk.finish(conversation_id, outcome=outcome, note=(note or "").strip() or None) is None:
-                raise NotInQueue(conversation_id)
+            ended = tx.desk.finish(
+                conversation_id, outcome=outcome, note=(note or "").strip() or None, operator=operator, admin=admin
+            )
+            if ended is None:
+                raise _refused(tx.desk, conversation_id)
             turn_id = tx.add_turn(conversation_id, "bot", text, answer=answer.model_dump(mode="json"))
             tx.desk.audit(operator, "hand_back" if outcome == "handed_back" else "close", conversation_id)
         return Delivery(conversation_id, text, turn_id, retry_key(turn_id, conversation_id))

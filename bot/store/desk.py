@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Row, delete, func, insert, select, update
+from sqlalchemy import Connection, Row, delete, func, insert, or_, select, update
 
 from bot.store import schema
 from bot.store.statements import insert_ignore
@@ -180,31 +180,54 @@ class Desk:
         )
 
     def take(self, conversation_id: str, operator: str) -> Handoff | None:
-        """The operator holds the conversation (the bot is silent from now on); None when it is not open."""
-        self.conn.execute(
+        """The operator holds the conversation (the bot is silent from now on); None when it is not open or another
+        operator holds it (read `handoff` to tell which). Only a waiting, unassigned or already-own conversation is
+        taken: one consultant never takes over another's."""
+        changed = self.conn.execute(
             update(H)
-            .where(H.c.conversation_id == conversation_id, H.c.status != "closed")
+            .where(H.c.conversation_id == conversation_id, H.c.status != "closed", _claimable(operator))
             .values(status="active", assigned_to=operator, updated_at=utcnow())
-        )
+        ).rowcount
         found = self.handoff(conversation_id)
-        return found if found is not None and found.open else None
+        return found if changed and found is not None and found.open else None
 
-    def consultant_wrote(self, conversation_id: str, operator: str) -> None:
-        self.conn.execute(
+    def consultant_wrote(self, conversation_id: str, operator: str, *, admin: bool = False) -> bool:
+        """The operator wrote to the user: a waiting or unassigned conversation becomes theirs; their own stays theirs;
+        an admin may write on another's without taking it. False (nothing changed) when it is closed or another
+        consultant holds it. The conditional update is the check, so two operators cannot both pass it."""
+        now = utcnow()
+        open_ = (H.c.conversation_id == conversation_id, H.c.status != "closed")
+        changed = self.conn.execute(
             update(H)
-            .where(H.c.conversation_id == conversation_id)
-            .values(status="active", assigned_to=operator, unread=0, updated_at=utcnow())
-        )
+            .where(*open_, _claimable(operator))
+            .values(status="active", assigned_to=operator, unread=0, updated_at=now)
+        ).rowcount
+        if not changed and admin:
+            changed = self.conn.execute(update(H).where(*open_).values(unread=0, updated_at=now)).rowcount
+        return bool(changed)
 
-    def finish(self, conversation_id: str, *, outcome: str, note: str | None = None) -> Handoff | None:
-        """Close an open handoff (handed back, closed, the user went back to the bot); None when none was open."""
+    def finish(
+        self,
+        conversation_id: str,
+        *,
+        outcome: str,
+        note: str | None = None,
+        operator: str | None = None,
+        admin: bool = False,
+    ) -> Handoff | None:
+        """Close an open handoff (handed back, closed, the user went back to the bot); None when none was open, or
+        when `operator` (a consultant, not an admin) neither holds it nor may claim it (waiting or unassigned).
+        Without `operator` (the user went back to the bot) there is no check."""
         now = utcnow()
         values: dict[str, Any] = {"status": "closed", "outcome": outcome, "updated_at": now, "closed_at": now}
         if note is not None:
             values["note"] = note[:NOTE_MAX_CHARS]
-        changed = self.conn.execute(
-            update(H).where(H.c.conversation_id == conversation_id, H.c.status != "closed").values(values)
-        ).rowcount
+        stmt = update(H).where(H.c.conversation_id == conversation_id, H.c.status != "closed")
+        if operator is not None:
+            values["assigned_to"] = func.coalesce(H.c.assigned_to, operator)
+            if not admin:
+                stmt = stmt.where(_claimable(operator))
+        changed = self.conn.execute(stmt.values(values)).rowcount
         return self.handoff(conversation_id) if changed else None
 
     def listing(self, tab: QueueTab, operator: str, *, limit: int = 50, offset: int = 0) -> list[Handoff]:
@@ -414,6 +437,11 @@ class Desk:
             update(A).where(A.c.conversation_id == conversation_id).values(conversation_id=FORGOTTEN, detail=None)
         )
         return int(removed)
+
+
+def _claimable(operator: str) -> Any:
+    """The operator may take or act on the handoff: it waits, nobody holds it, or they hold it already."""
+    return or_(H.c.status == "waiting", H.c.assigned_to.is_(None), H.c.assigned_to == operator)
 
 
 def days_between(start: date, end: date) -> list[date]:

@@ -149,15 +149,47 @@ def test_a_consultant_replies_the_visitor_receives_it_and_the_bot_answers_after_
     }
 
 
-def test_close_with_a_note(app, sato, client, services) -> None:
+def test_close_with_a_note(app, sato, boss, client, services) -> None:
     visitor, cid = queued_visitor(client)
     assert sato.post(f"/console/c/{cid}/take", f"/console/c/{cid}").status_code == 303
-    assert sato.post(f"/console/c/{cid}/close", f"/console/c/{cid}", note="解決済み").status_code == 303
-    view = sato.page(f"/console/c/{cid}").text
+    closed = sato.post(f"/console/c/{cid}/close", f"/console/c/{cid}", note="解決済み")
+    assert closed.status_code == 303 and closed.headers["location"] == "/console/queue?tab=mine&sent=stored"
+    assert "送信しました" in sato.page(closed.headers["location"]).text
+    assert sato.page(f"/console/c/{cid}").status_code == 403  # closed: an admin's to read, no longer the consultant's
+    view = boss.page(f"/console/c/{cid}").text
     assert "解決済み" in view and "返信する" not in view  # closed: no more forms
     assert "担当者が今回のご相談を終了しました" in visitor.history(cid).json()["messages"][-1]["text"]
-    again = sato.post(f"/console/c/{cid}/close", "/console/queue", note="x")
+    again = boss.post(f"/console/c/{cid}/close", f"/console/c/{cid}", note="x")
     assert again.status_code == 409
+
+
+def test_a_consultant_cannot_take_over_or_act_on_another_consultants_conversation(app, sato, boss, client, services):
+    add_operator(services.store, "suzuki")
+    suzuki = Operator(app, "suzuki")
+    assert suzuki.login().status_code == 303
+    visitor, cid = queued_visitor(client)
+    assert sato.post(f"/console/c/{cid}/take", f"/console/c/{cid}").status_code == 303
+
+    taken = suzuki.post(f"/console/c/{cid}/take", "/console/queue")
+    assert taken.status_code == 409 and "another consultant (sato)" in taken.text
+    for action, fields in (("reply", {"text": "代わりに答えます"}), ("hand-back", {}), ("close", {"note": "x"})):
+        assert suzuki.post(f"/console/c/{cid}/{action}", "/console/queue", **fields).status_code == 403, action
+    for path in (f"/console/c/{cid}", f"/console/c/{cid}/messages", f"/console/c/{cid}/version"):
+        assert suzuki.page(path).status_code == 403, path
+    assert [m["role"] for m in visitor.history(cid).json()["messages"]].count("consultant") == 0
+    with services.store.desk_read() as desk:
+        held = desk.handoff(cid)
+    assert held is not None and held.status == "active" and held.assigned_to == "sato"
+    assert not [e for e in audit(services.store, "take") if e.operator == "suzuki"]
+
+    # An admin reads and writes on it without taking it over; the consultant keeps it.
+    assert boss.page(f"/console/c/{cid}").status_code == 200
+    helped = boss.post(f"/console/c/{cid}/reply", f"/console/c/{cid}", text="管理者から補足します")
+    assert helped.status_code == 303
+    with services.store.desk_read() as desk:
+        held = desk.handoff(cid)
+    assert held is not None and held.assigned_to == "sato"
+    assert sato.post(f"/console/c/{cid}/hand-back", f"/console/c/{cid}").status_code == 303
 
 
 def test_a_consultant_opens_only_queued_conversations_and_every_opening_is_audited(app, sato, client, services):
@@ -174,9 +206,10 @@ def test_a_consultant_opens_only_queued_conversations_and_every_opening_is_audit
     assert sato.page(f"/console/c/{cid}").status_code == 200
     openings = [(e.operator, e.conversation_id) for e in audit(services.store, "open")]
     assert openings == [("sato", cid), ("sato", cid)]
-    # The live refresh of an open page is not a new opening.
-    sato.page(f"/console/c/{cid}/messages")
+    # The live refresh of an open page is not a new opening, but reading the history is audited all the same.
+    assert sato.page(f"/console/c/{cid}/messages").status_code == 200
     assert len(audit(services.store, "open")) == 2
+    assert [(e.operator, e.conversation_id) for e in audit(services.store, "refresh")] == [("sato", cid)]
 
 
 def test_a_users_deletion_removes_the_conversation_from_the_console(app, sato, client) -> None:

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.handoff.desk import NotInQueue
+from bot.handoff.desk import HeldByAnother, NotInQueue
 
 JST = ZoneInfo("Asia/Tokyo")
 MONDAY_NOON = datetime(2026, 12, 7, 12, 0, tzinfo=JST)
@@ -65,6 +65,28 @@ def test_asking_for_a_person_queues_the_conversation_and_the_bot_goes_quiet(at_n
     assert "consultant" in roles and roles[-1] == "bot"
     with pytest.raises(NotInQueue):
         engine.handoffs.reply("web:h", "sato", "もう一言")
+
+
+def test_only_the_consultant_holding_a_conversation_acts_on_it(at_noon) -> None:
+    engine = at_noon
+    engine.handle("web:o", "人と話したい")
+    engine.handoffs.take("web:o", "sato")
+    for act in (
+        lambda: engine.handoffs.take("web:o", "suzuki"),
+        lambda: engine.handoffs.reply("web:o", "suzuki", "代わりに答えます"),
+        lambda: engine.handoffs.hand_back("web:o", "suzuki"),
+        lambda: engine.handoffs.close("web:o", "suzuki"),
+    ):
+        with pytest.raises(HeldByAnother) as refused:
+            act()
+        assert refused.value.assigned_to == "sato"
+    assert [t.role for t in engine.store.recent_turns("web:o", 50)] == ["user", "bot"]  # nothing was stored
+    found = handoff(engine, "web:o")
+    assert found.status == "active" and found.assigned_to == "sato"
+    engine.handoffs.reply("web:o", "boss", "管理者です", admin=True)  # an admin may, without taking it over
+    assert handoff(engine, "web:o").assigned_to == "sato"
+    engine.handoffs.close("web:o", "sato")
+    assert handoff(engine, "web:o").status == "closed"
 
 
 def test_safety_still_answers_while_a_consultant_holds_the_conversation(at_noon) -> None:

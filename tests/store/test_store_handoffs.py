@@ -141,3 +141,42 @@ def test_unsure_messages_are_read_through_the_message_log(store: Store) -> None:
         tx.desk.log_message("web:g", "clarify", user_turn_id=other)
     with store.desk_read() as desk:
         assert desk.unsure_messages(datetime.now(UTC) - timedelta(days=1)) == ["副業の確定申告ってどうすれば"]
+
+
+def test_one_consultant_never_takes_or_acts_on_anothers_conversation(store: Store) -> None:
+    _queue(store, "web:own")
+    with store.desk() as desk:
+        assert desk.take("web:own", "sato") is not None
+        assert desk.take("web:own", "suzuki") is None  # sato holds it: no take-over
+        assert desk.take("web:own", "sato") is not None  # taking one's own again is fine
+    with store.transaction() as tx:
+        assert tx.desk.consultant_wrote("web:own", "suzuki") is False
+        assert tx.desk.finish("web:own", outcome="closed", operator="suzuki") is None
+    with store.desk_read() as desk:
+        found = desk.handoff("web:own")
+        assert found is not None and found.status == "active" and found.assigned_to == "sato"
+
+    with store.transaction() as tx:  # an admin writes on it without taking it over
+        assert tx.desk.consultant_wrote("web:own", "boss", admin=True) is True
+    with store.desk_read() as desk:
+        found = desk.handoff("web:own")
+        assert found is not None and found.assigned_to == "sato"
+    with store.desk() as desk:
+        assert desk.finish("web:own", outcome="closed", operator="sato") is not None
+
+    _queue(store, "web:wait")  # a waiting one: whoever acts first claims it
+    with store.transaction() as tx:
+        assert tx.desk.consultant_wrote("web:wait", "suzuki") is True
+    with store.desk_read() as desk:
+        found = desk.handoff("web:wait")
+        assert found is not None and found.assigned_to == "suzuki" and found.status == "active"
+    with store.desk() as desk:
+        assert desk.take("web:wait", "sato") is None
+        assert desk.finish("web:wait", outcome="closed", operator="boss", admin=True) is not None
+        found = desk.handoff("web:wait")
+        assert found is not None and found.assigned_to == "suzuki"  # the holder stays on record
+
+    _queue(store, "web:close")  # closing a waiting one claims it for the record
+    with store.desk() as desk:
+        done = desk.finish("web:close", outcome="closed", operator="sato")
+        assert done is not None and done.assigned_to == "sato"

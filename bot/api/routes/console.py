@@ -3,8 +3,10 @@
 
 Every page needs a signed-in operator (a session cookie; the session lives in the database). Every form post carries
 the session's CSRF token (the login form a token of its own, double-submitted in a cookie). A consultant opens only
-conversations in the queue (403 otherwise), and every opening is written to the audit log. Insights, their CSV export
-and the audit log are for admins.
+waiting conversations and the active ones they hold (403 otherwise: another's, a closed one, one never queued); admins
+open any queued one. Every opening is written to the audit log ("open"), and so is every read of the history by the
+open page's live update ("refresh"). Only the holder acts on an active conversation (409 otherwise), admins on any.
+Insights, their CSV export and the audit log are for admins.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from bot.config import Settings
 from bot.console import insights as insight
 from bot.console.auth import Auth, Session, csrf_matches
 from bot.dialogue.engine import DialogueEngine
-from bot.handoff.desk import Delivery, HandoffDesk, NotInQueue
+from bot.handoff.desk import Delivery, HandoffDesk, HeldByAnother, NotInQueue
 from bot.store.base import Store, Turn
 from bot.store.desk import Handoff, QueueTab
 from bot.store.schema import ID_LEN
@@ -239,9 +241,10 @@ async def queue_page(
     session: SessionDep,
     tab: Tab = "waiting",
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+    sent: Annotated[str | None, Query(max_length=40)] = None,
 ) -> HTMLResponse:
     data = await asyncio.to_thread(_queue, console, tab, session.operator.username, page)
-    return render(request, console, "queue.html", session, open_now=console.desk.reception_open(), **data)
+    return render(request, console, "queue.html", session, open_now=console.desk.reception_open(), sent=sent, **data)
 
 
 @router.get("/queue/table")
@@ -274,20 +277,27 @@ def _valid_id(conversation_id: str) -> str:
     return conversation_id
 
 
-def _queued(console: Console, conversation_id: str) -> Handoff:
-    """The conversation's handoff; a conversation that was never queued is not a consultant's to read (403)."""
+def _queued(console: Console, conversation_id: str, session: Session | None) -> Handoff:
+    """The conversation's handoff, when the operator may read it: a consultant a waiting one or an active one they
+    hold, an admin any queued one. Otherwise 403: a conversation never queued, another consultant's, or a closed one
+    (its history goes on with the bot after the close, which is no consultant's to read). Without a session only
+    "was it ever queued" is checked (taking: the desk itself refuses another's conversation, with a 409)."""
     with console.store.desk_read() as desk:
         found = desk.handoff(_valid_id(conversation_id))
     if found is None:
         raise HTTPException(status_code=403, detail="this conversation is not in the consultant queue")
-    return found
+    if session is None or session.operator.role == "admin" or found.status == "waiting":
+        return found
+    if found.status == "active" and found.assigned_to == session.operator.username:
+        return found
+    raise HTTPException(status_code=403, detail="this conversation is not yours to open")
 
 
-def _conversation(console: Console, conversation_id: str, operator: str, *, opened: bool) -> dict[str, Any]:
-    handoff = _queued(console, conversation_id)
-    if opened:
-        with console.store.desk() as desk:
-            desk.audit(operator, "open", conversation_id)
+def _conversation(console: Console, conversation_id: str, session: Session, *, action: str) -> dict[str, Any]:
+    """The page's data; the reading is audited as `action` ("open" for the page, "refresh" for its live update)."""
+    handoff = _queued(console, conversation_id, session)
+    with console.store.desk() as desk:
+        desk.audit(session.operator.username, action, conversation_id)
     turns = console.store.recent_turns(conversation_id, HISTORY_LIMIT)
     with console.store.desk_read() as desk:
         version = desk.conversation_version(conversation_id)
@@ -321,7 +331,7 @@ async def conversation_page(
     session: SessionDep,
     sent: Annotated[str | None, Query(max_length=40)] = None,
 ) -> HTMLResponse:
-    data = await asyncio.to_thread(_conversation, console, conversation_id, session.operator.username, opened=True)
+    data = await asyncio.to_thread(_conversation, console, conversation_id, session, action="open")
     return render(request, console, "conversation.html", session, sent=sent, **data)
 
 
@@ -329,15 +339,16 @@ async def conversation_page(
 async def conversation_messages(
     request: Request, conversation_id: str, console: ConsoleDep, session: SessionDep
 ) -> HTMLResponse:
-    """The history alone, for the open page's live update (the opening itself was audited)."""
-    data = await asyncio.to_thread(_conversation, console, conversation_id, session.operator.username, opened=False)
+    """The history alone, for the open page's live update: the same access check as the page, audited as "refresh"
+    (the page asks for it only when the conversation's version changed, so one entry per change, not per poll)."""
+    data = await asyncio.to_thread(_conversation, console, conversation_id, session, action="refresh")
     return render(request, console, "_history.html", session, **data)
 
 
 @router.get("/c/{conversation_id}/version")
 async def conversation_version(conversation_id: str, console: ConsoleDep, session: SessionDep) -> JSONResponse:
     def version() -> str:
-        _queued(console, conversation_id)
+        _queued(console, conversation_id, session)
         with console.store.desk_read() as desk:
             return desk.conversation_version(conversation_id)
 
@@ -362,15 +373,21 @@ async def deliver(request: Request, delivery: Delivery, text: str | None = None)
     return "sent"
 
 
-async def _act(console: Console, session: Session, conversation_id: str, csrf: str, action: Any, *args: Any) -> Any:
-    """A consultant's action on a queued conversation: CSRF first, then the queue check (403), then the action (409
-    when the conversation left the queue meanwhile)."""
+async def _act(
+    console: Console, session: Session, conversation_id: str, csrf: str, action: Any, *args: Any, **kwargs: Any
+) -> Any:
+    """A consultant's action on a queued conversation: CSRF first, then the access check (403), then the action, which
+    checks again in its own transaction (409 when the conversation left the queue or another consultant holds it)."""
     check_csrf(session, csrf)
-    await asyncio.to_thread(_queued, console, conversation_id)
+    await asyncio.to_thread(_queued, console, conversation_id, None if action == console.desk.take else session)
     try:
-        return await asyncio.to_thread(action, conversation_id, session.operator.username, *args)
+        return await asyncio.to_thread(action, conversation_id, session.operator.username, *args, **kwargs)
     except NotInQueue:
         raise HTTPException(status_code=409, detail="this conversation is no longer open") from None
+    except HeldByAnother as held:
+        raise HTTPException(
+            status_code=409, detail=f"another consultant ({held.assigned_to}) is handling this conversation"
+        ) from None
 
 
 @router.post("/c/{conversation_id}/take")
@@ -394,7 +411,8 @@ async def reply(
         check_csrf(session, csrf)
         return see_other(f"/console/c/{conversation_id}?sent=empty")
     desk = console.desk
-    delivery: Delivery = await _act(console, session, conversation_id, csrf, desk.reply, text)
+    admin = session.operator.role == "admin"
+    delivery: Delivery = await _act(console, session, conversation_id, csrf, desk.reply, text, admin=admin)
     outcome = await deliver(request, delivery, f"{desk.consultant_label}\n{delivery.text}")
     return see_other(f"/console/c/{conversation_id}?sent={outcome}")
 
@@ -412,8 +430,11 @@ async def end(
     """Hand back to the bot, or close with a note: either way the bot answers again, and the user is told."""
     desk = console.desk
     finish = desk.hand_back if action == "hand-back" else desk.close
-    delivery = await _act(console, session, conversation_id, csrf, finish, note)
+    admin = session.operator.role == "admin"
+    delivery = await _act(console, session, conversation_id, csrf, finish, note, admin=admin)
     outcome = await deliver(request, delivery)
+    if not admin:  # a closed conversation is no consultant's to open: back to the queue
+        return see_other(f"/console/queue?tab=mine&sent={outcome}")
     return see_other(f"/console/c/{conversation_id}?sent={outcome}")
 
 
