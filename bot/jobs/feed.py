@@ -110,7 +110,8 @@ def read_feed(path: Path, *, source: str | None = None, label: str | None = None
         source_label=(
             label or str(meta.get("x-source-label") or "") or source or str(meta.get("x-source") or "") or path.stem
         )[:100],
-        sample=bool(meta.get("x-sample")) if sample is None else sample,
+        # Only JSON true marks a feed as invented: the string "false" must not label real postings 架空.
+        sample=(meta.get("x-sample") is True) if sample is None else sample,
     )
     feed = Feed(options=options)
     reader = PostingReader(vocabulary(), options)

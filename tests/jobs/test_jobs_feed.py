@@ -141,3 +141,9 @@ def test_the_sample_feed_is_marked_as_invented_everywhere() -> None:
         assert p.sample and p.source_label == "サンプル求人（架空）"
         assert p.company.endswith("（架空）") and p.description.startswith("【サンプル求人・架空】")
         assert p.url.startswith("https://jobs.example.com/")
+
+
+@pytest.mark.parametrize(("flag", "invented"), [(True, True), ("false", False), ("true", False), (1, False)])
+def test_only_json_true_marks_a_feed_as_invented(tmp_path: Path, flag: object, invented: bool) -> None:
+    feed = read_feed(write(tmp_path, {"x-sample": flag, "@graph": [posting()]}))
+    assert feed.errors == [] and feed.options.sample is invented
