@@ -10,6 +10,7 @@ import hashlib
 import html
 import io
 import json
+import math
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -82,6 +83,10 @@ class Problems(Exception):
         self.messages = messages
 
 
+# A yearly salary above this is a typo, not a posting (it also keeps every figure far inside the database's BIGINT).
+MAX_SALARY_YEN = 1_000_000_000
+
+
 # ----- entry point ---------------------------------------------------------------------------------------------------
 
 
@@ -90,7 +95,10 @@ def read_feed(path: Path, *, source: str | None = None, label: str | None = None
     name its own source, label and sample flag (`x-source`, `x-source-label`, `x-sample` beside `@graph`); the
     arguments override them."""
     raw = path.read_bytes()
-    text = raw.decode("utf-8-sig")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:  # a Shift_JIS export, say: one clear error, nothing read
+        return Feed(errors=[FeedError(f"byte {exc.start}", "the file is not UTF-8: save it as UTF-8 and import again")])
     suffix = path.suffix.lower()
     meta: dict[str, Any] = {}
     if suffix == ".csv":
@@ -283,7 +291,7 @@ class PostingReader:
             if value:
                 try:
                     amounts[key] = int(float(value))
-                except ValueError:
+                except (ValueError, OverflowError):  # not a number, NaN, or 1e400
                     problems.append(f"{key}: {get[key]!r} is not a number")
         unit = get.get("salary_unit", "").upper()
         fields.update(_salary_fields(amounts.get("salary_min"), amounts.get("salary_max"), unit, "salary", problems))
@@ -402,7 +410,9 @@ def _salary(base: Any, problems: list[str]) -> dict[str, Any]:
     elif isinstance(value, int | float) and not isinstance(value, bool):
         low = high = value
     for name, amount in (("minValue", low), ("maxValue", high)):
-        if amount is not None and (not isinstance(amount, int | float) or isinstance(amount, bool)):
+        if amount is not None and (
+            not isinstance(amount, int | float) or isinstance(amount, bool) or not math.isfinite(amount)
+        ):  # JSON's NaN and 1e400 (read as infinity) are not amounts either
             problems.append(f"baseSalary.value.{name}: {amount!r} is not a number")
             return {}
     return _salary_fields(
@@ -418,6 +428,9 @@ def _salary_fields(low: int | None, high: int | None, unit: str, name: str, prob
         return {}
     if (low is not None and low <= 0) or (high is not None and high <= 0):
         problems.append(f"{name}: amounts must be positive yen")
+        return {}
+    if (low or 0) > MAX_SALARY_YEN or (high or 0) > MAX_SALARY_YEN:
+        problems.append(f"{name}: more than {MAX_SALARY_YEN:,} yen is not a salary (a typo?)")
         return {}
     if low is not None and high is not None and low > high:
         problems.append(f"{name}: the minimum {low} is above the maximum {high}")
@@ -438,7 +451,11 @@ def _when(value: Any, name: str, problems: list[str], *, end_of_day: bool) -> da
             moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
             if moment.tzinfo is None:
                 moment = moment.replace(tzinfo=JST)
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: year 1 or 9999 moved across time zones
         problems.append(f"{name}: {text[:40]!r} is not an ISO 8601 date (2026-12-31 or 2026-12-31T18:00:00+09:00)")
         return None
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except (ValueError, OverflowError):
+        problems.append(f"{name}: {text[:40]!r} is out of range")
+        return None

@@ -147,3 +147,18 @@ def test_the_sample_feed_is_marked_as_invented_everywhere() -> None:
 def test_only_json_true_marks_a_feed_as_invented(tmp_path: Path, flag: object, invented: bool) -> None:
     feed = read_feed(write(tmp_path, {"x-sample": flag, "@graph": [posting()]}))
     assert feed.errors == [] and feed.options.sample is invented
+
+
+def test_odd_numbers_dates_and_encodings_are_problems_not_crashes(tmp_path: Path) -> None:
+    document = json.dumps({"@graph": [posting()]}, ensure_ascii=False)
+    for odd, field_name in (("1e400", "minValue"), ("NaN", "minValue"), ("4000000000000", "minValue")):
+        path = tmp_path / f"odd-{odd}.jsonld"
+        path.write_text(document.replace('"minValue": 4000000', f'"minValue": {odd}'), encoding="utf-8")
+        feed = read_feed(path)
+        assert feed.postings == [] and any("baseSalary" in e.message for e in feed.errors), (odd, feed.errors)
+    ancient = read_feed(write(tmp_path, posting(datePosted="0001-01-01T00:00:00+09:00"), name="ancient.jsonld"))
+    assert ancient.postings == [] and any("datePosted" in e.message or "date_posted" in e.message for e in ancient.errors)
+    shift_jis = tmp_path / "sjis.csv"
+    shift_jis.write_bytes("id,title\nx-1,営業\n".encode("shift_jis"))
+    feed = read_feed(shift_jis)
+    assert feed.postings == [] and "UTF-8" in feed.errors[0].message
