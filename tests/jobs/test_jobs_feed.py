@@ -151,7 +151,7 @@ def test_only_json_true_marks_a_feed_as_invented(tmp_path: Path, flag: object, i
 
 def test_odd_numbers_dates_and_encodings_are_problems_not_crashes(tmp_path: Path) -> None:
     document = json.dumps({"@graph": [posting()]}, ensure_ascii=False)
-    for odd, field_name in (("1e400", "minValue"), ("NaN", "minValue"), ("4000000000000", "minValue")):
+    for odd in ("1e400", "NaN", "4000000000000"):
         path = tmp_path / f"odd-{odd}.jsonld"
         path.write_text(document.replace('"minValue": 4000000', f'"minValue": {odd}'), encoding="utf-8")
         feed = read_feed(path)
