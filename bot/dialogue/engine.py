@@ -188,6 +188,10 @@ class DialogueEngine:
                 if earlier is not None and earlier.answer is not None:
                     log.info("engine: message already answered; the stored answer is returned")
                     return EngineReply(Answer.model_validate(earlier.answer), earlier.id)
+                if earlier is None and self._stored(conversation_id, channel_message_id):
+                    # Held for a consultant (or stored without an answer): nothing to send again, nothing to store.
+                    log.info("engine: message already stored and not answered by the bot; nothing is resent")
+                    return EngineReply(self.composer.plain("", follow_ups=[]), 0, held=True)
             state = self.store.get_state(conversation_id) or ConversationState()
             memory = state.extra.get(MEMORY_KEY)
             previous = self._previous_user_messages(conversation_id) if memory else []
@@ -201,7 +205,7 @@ class DialogueEngine:
                 )  # nothing is stored: the user asked for their data to be gone
             step = self.handoffs.before(conversation_id, text, state, decision) if self.handoffs else None
             if step is not None and step.held:
-                return self._hold(conversation_id, text, channel_message_id, step, state, decision)
+                return self._hold(conversation_id, text, channel_message_id, step, state, decision, memory)
             if step is not None and step.answer is not None:
                 answer = step.answer
                 answer.sources = self.composer.sources(self.searcher.search(text))
@@ -209,11 +213,7 @@ class DialogueEngine:
                 answer = self._answer(Turn(text, state, decision, on_token))
             if step is not None and self.handoffs is not None:
                 self.handoffs.after(step, answer, state, decision)
-            remembered = self.safety.remember(decision, memory)
-            if remembered is None:
-                state.extra.pop(MEMORY_KEY, None)
-            else:
-                state.extra[MEMORY_KEY] = remembered
+            self._remember(state, decision, memory)
             state.last_kind = answer.kind
             with self.store.transaction() as tx:
                 user_turn = tx.add_turn(conversation_id, "user", text, channel_message_id=channel_message_id)
@@ -233,14 +233,30 @@ class DialogueEngine:
         step: Step,
         state: ConversationState,
         decision: SafetyDecision,
+        memory: dict[str, Any] | None,
     ) -> EngineReply:
-        """A consultant holds the conversation: store the message for them (once), answer nothing."""
+        """A consultant holds the conversation: store the message for them (once), answer nothing. The safety memory
+        goes on: a risk said over several messages is caught across the hold, as it is when the bot answers."""
         assert self.handoffs is not None and step.answer is not None
         with self.store.transaction() as tx:
             if channel_message_id is None or not tx.desk.message_stored(conversation_id, channel_message_id):
                 user_turn = tx.add_turn(conversation_id, "user", text, channel_message_id=channel_message_id)
                 self.handoffs.record(tx.desk, conversation_id, step, None, state, decision, user_turn)
+                self._remember(state, decision, memory)
+                tx.save_state(conversation_id, state)
         return EngineReply(step.answer, 0, held=True)
+
+    def _stored(self, conversation_id: str, channel_message_id: str) -> bool:
+        with self.store.desk_read() as desk:
+            return desk.message_stored(conversation_id, channel_message_id)
+
+    def _remember(self, state: ConversationState, decision: SafetyDecision, memory: dict[str, Any] | None) -> None:
+        """Carry the cross-turn safety memory into the state that is saved with the turn."""
+        remembered = self.safety.remember(decision, memory)
+        if remembered is None:
+            state.extra.pop(MEMORY_KEY, None)
+        else:
+            state.extra[MEMORY_KEY] = remembered
 
     def answer_once(self, text: str) -> Answer:
         """A fresh conversation of one message, stored nowhere (`bot ask`)."""

@@ -27,7 +27,7 @@ from bot.handoff.hours import BusinessHours
 from bot.handoff.phrases import asks_for_bot, asks_for_person, offer_person
 from bot.safety.triage import SafetyDecision
 from bot.store.base import ConversationState, Store
-from bot.store.desk import Desk, Handoff, HandoffReason
+from bot.store.desk import HELD, Desk, Handoff, HandoffReason
 
 UNSURE_KEY = "unsure_turns"  # state.extra: clarifying questions in a row
 REPLY_MAX_CHARS = 2000
@@ -330,7 +330,7 @@ def _add_notice(answer: Answer, notice: str) -> None:
 
 def _log_kind(step: Step, answer: Answer | None, state: ConversationState, decision: SafetyDecision) -> str:
     if step.held:
-        return "held"
+        return HELD
     if step.queue == "user" or step.finish is not None:
         return "handoff"
     if decision.escalate:

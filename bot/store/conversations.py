@@ -15,13 +15,14 @@ from sqlalchemy import Connection, Row, delete, exists, insert, or_, select
 
 from bot.store import schema
 from bot.store.base import ROLES, ConversationState, NotFound, Role, Turn, bounded_steps
-from bot.store.desk import Desk
+from bot.store.desk import HELD, Desk
 from bot.store.statements import insert_ignore, upsert
 
 T = schema.turns
 S = schema.conversation_states
 F = schema.feedback
 B = schema.bindings
+M = schema.message_log
 
 
 def utcnow() -> datetime:
@@ -69,20 +70,20 @@ class Conversations:
         return [turn_of(row) for row in reversed(self.conn.execute(stmt).all())]
 
     def answer_to(self, conversation_id: str, channel_message_id: str) -> Turn | None:
-        """The bot turn that answered the user's message `channel_message_id`, when that message is stored."""
-        asked = (
-            select(T.c.id)
-            .where(T.c.conversation_id == conversation_id, T.c.channel_message_id == channel_message_id)
-            .scalar_subquery()
-        )
-        stmt = (
-            select(T)
-            .where(T.c.conversation_id == conversation_id, T.c.role == "bot", T.c.id > asked)
-            .order_by(T.c.id)
-            .limit(1)
-        )
+        """The bot turn that answered the user's message `channel_message_id`: the turn directly after it, stored in
+        the same transaction. None when the message is not stored, nothing answered it (a message held for a
+        consultant: the bot turn after it is a later one, such as the hand-back notice), or another turn came next."""
+        asked = self.conn.execute(
+            select(T.c.id).where(T.c.conversation_id == conversation_id, T.c.channel_message_id == channel_message_id)
+        ).scalar()
+        if asked is None:
+            return None
+        held = select(M.c.id).where(M.c.conversation_id == conversation_id, M.c.user_turn_id == asked, M.c.kind == HELD)
+        if self.conn.execute(held.limit(1)).first() is not None:
+            return None
+        stmt = select(T).where(T.c.conversation_id == conversation_id, T.c.id > asked).order_by(T.c.id).limit(1)
         row = self.conn.execute(stmt).first()
-        return None if row is None else turn_of(row)
+        return None if row is None or row.role != "bot" else turn_of(row)
 
     def prune_turns(self, conversation_id: str, keep: int) -> int:
         if keep < 0:

@@ -32,6 +32,7 @@ FORGOTTEN = "forgotten"  # the conversation id left in the audit log after the u
 SUMMARY_MAX_CHARS = 1000
 NOTE_MAX_CHARS = 2000
 DETAIL_MAX_CHARS = 500
+HELD = "held"  # the message log's kind for a user's message stored for a consultant, not answered by the bot
 
 
 def utcnow() -> datetime:
@@ -484,6 +485,7 @@ def _operator(row: Row[Any]) -> Operator:
 
 __all__ = [
     "FORGOTTEN",
+    "HELD",
     "AuditEntry",
     "Desk",
     "Handoff",

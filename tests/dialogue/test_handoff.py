@@ -172,3 +172,36 @@ def test_handoff_can_be_turned_off(at_noon) -> None:
     answer = engine.handle("web:o", "人と話したい").answer
     assert "おつなぎします" not in answer.text
     assert handoff(engine, "web:o") is None
+
+
+def test_the_safety_memory_goes_on_while_the_bot_is_held(at_noon) -> None:
+    engine = at_noon
+    engine.handle("web:mem", "人と話したい")
+    worrying = engine.handle("web:mem", "朝起きるのがつらい")  # below a check-in, above what is remembered
+    assert worrying.held
+    risk = engine.store.get_state("web:mem").extra.get("risk")
+    assert risk is not None and risk["age"] == 0, "what a held message said is remembered for the next ones"
+    for n in (1, 2):
+        assert engine.handle("web:mem", "よろしくお願いします").held
+        assert engine.store.get_state("web:mem").extra["risk"]["age"] == n, "and it ages, message by message"
+    assert engine.handle("web:mem", "よろしくお願いします").held
+    assert "risk" not in engine.store.get_state("web:mem").extra
+
+
+def test_a_retried_held_message_does_not_resend_a_later_bot_turn(at_noon) -> None:
+    engine = at_noon
+    cid = "line:user:Uretry"
+    engine.handle(cid, "人と話したい", channel_message_id="m0")
+    held = engine.handle(cid, "お返事待っています", channel_message_id="m1")
+    assert held.held
+    engine.handoffs.take(cid, "sato")
+    engine.handoffs.hand_back(cid, "sato")  # the bot turn after m1 is the hand-back notice
+    answered = engine.handle(cid, "同僚に無視されて陰口を言われています", channel_message_id="m2")
+    assert not answered.held
+    retried = engine.handle(cid, "お返事待っています", channel_message_id="m1")  # LINE redelivers m1
+    assert retried.held and retried.answer.text == "", "nothing is sent again for a held message"
+    assert engine.store.answer_to(cid, "m1") is None
+    assert engine.store.answer_to(cid, "m2").id == answered.turn_id
+    again = engine.handle(cid, "同僚に無視されて陰口を言われています", channel_message_id="m2")
+    assert again.turn_id == answered.turn_id and again.answer.text == answered.answer.text
+    assert sum(t.channel_message_id == "m1" for t in engine.store.recent_turns(cid, 50)) == 1

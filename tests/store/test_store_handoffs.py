@@ -180,3 +180,17 @@ def test_one_consultant_never_takes_or_acts_on_anothers_conversation(store: Stor
     with store.desk() as desk:
         done = desk.finish("web:close", outcome="closed", operator="sato")
         assert done is not None and done.assigned_to == "sato"
+
+
+def test_the_stored_answer_of_a_held_message_is_none_not_a_later_bot_turn(store: Store) -> None:
+    with store.transaction() as tx:
+        held = tx.add_turn("line:user:Uh", "user", "お返事待っています", channel_message_id="m1")
+        tx.desk.log_message("line:user:Uh", "held", user_turn_id=held)
+    notice = store.add_turn("line:user:Uh", "bot", "またAIがお答えします", answer={"kind": "plain"})
+    with store.transaction() as tx:
+        tx.add_turn("line:user:Uh", "user", "同僚に無視されています", channel_message_id="m2")
+        answered = tx.add_turn("line:user:Uh", "bot", "それはつらいですね", answer={"kind": "advice"})
+    assert notice < answered
+    assert store.answer_to("line:user:Uh", "m1") is None  # not the hand-back notice, not the later answer
+    found = store.answer_to("line:user:Uh", "m2")
+    assert found is not None and found.id == answered
