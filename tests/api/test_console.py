@@ -212,6 +212,19 @@ def test_a_consultant_opens_only_queued_conversations_and_every_opening_is_audit
     assert [(e.operator, e.conversation_id) for e in audit(services.store, "refresh")] == [("sato", cid)]
 
 
+def test_a_nul_character_in_a_form_is_refused_not_a_server_error(app, sato, client, services) -> None:
+    _, cid = queued_visitor(client)
+    nul_login = Operator(app, "sa\x00to").login()
+    assert nul_login.status_code == 422
+    assert sato.post(f"/console/c/{cid}/reply", f"/console/c/{cid}", text="こんにちは\x00").status_code == 422
+    assert sato.post(f"/console/c/{cid}/close", f"/console/c/{cid}", note="メモ\x00").status_code == 422
+    assert sato.page("/console/c/web:%00x").status_code == 404
+    with services.store.desk_read() as desk:
+        found = desk.handoff(cid)
+    assert found is not None and found.status == "waiting"  # nothing was acted on
+    assert not audit(services.store, "reply")
+
+
 def test_a_users_deletion_removes_the_conversation_from_the_console(app, sato, client) -> None:
     visitor, cid = queued_visitor(client)
     assert sato.page(f"/console/c/{cid}").status_code == 200
@@ -353,6 +366,11 @@ def test_the_console_flow_on_postgresql(app_settings, searcher, pg_session_url) 
             assert [m["text"] for m in visitor.history(cid).json()["messages"] if m["role"] == "consultant"] == [
                 "お待たせしました"
             ]
+            # PostgreSQL stores no NUL in text: a form with one is refused (422), not a server error
+            assert Operator(client.app, "pg\x00sato").login().status_code == 422
+            assert sato.post(f"/console/c/{cid}/reply", f"/console/c/{cid}", text="a\x00b").status_code == 422
+            assert sato.post(f"/console/c/{cid}/close", f"/console/c/{cid}", note="a\x00b").status_code == 422
+            assert sato.page("/console/c/line:%00x").status_code == 404
             sato.post(f"/console/c/{cid}/hand-back", f"/console/c/{cid}")
             assert visitor.send(cid, "同僚に無視されて陰口を言われています").json()["held"] is False
             with services.store.desk_read() as desk:

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from pydantic import AfterValidator
 
 from bot.api.deps import ServicesDep, SettingsDep
 from bot.config import Settings
@@ -123,6 +124,16 @@ AdminDep = Annotated[Session, Depends(admin)]
 CsrfField = Annotated[str, Form(max_length=200)]
 
 
+def _no_nul(value: str) -> str:
+    """PostgreSQL stores no NUL character in text: a form field with one is refused (422), not a 500."""
+    if "\x00" in value:
+        raise ValueError("the text contains a NUL character")
+    return value
+
+
+NoNul = AfterValidator(_no_nul)
+
+
 def check_csrf(session: Session, given: str) -> None:
     if not csrf_matches(session.csrf_token, given):
         raise HTTPException(status_code=403, detail="CSRF token missing or wrong; reload the page")
@@ -184,7 +195,7 @@ async def login(
     request: Request,
     console: ConsoleDep,
     csrf: CsrfField = "",
-    username: Annotated[str, Form(max_length=200)] = "",
+    username: Annotated[str, Form(max_length=200), NoNul] = "",
     password: Annotated[str, Form(max_length=1000)] = "",
 ) -> Response:
     if not csrf_matches(request.cookies.get(LOGIN_COOKIE) or "", csrf):
@@ -272,7 +283,7 @@ async def queue_version(console: ConsoleDep, session: SessionDep) -> JSONRespons
 
 # ----- a conversation -------------------------------------------------------------------------------------------------
 def _valid_id(conversation_id: str) -> str:
-    if not conversation_id or len(conversation_id) > ID_LEN:
+    if not conversation_id or len(conversation_id) > ID_LEN or "\x00" in conversation_id:
         raise HTTPException(status_code=404, detail="no such conversation")
     return conversation_id
 
@@ -405,7 +416,7 @@ async def reply(
     console: ConsoleDep,
     session: SessionDep,
     csrf: CsrfField = "",
-    text: Annotated[str, Form(max_length=4000)] = "",
+    text: Annotated[str, Form(max_length=4000), NoNul] = "",
 ) -> RedirectResponse:
     if not text.strip():
         check_csrf(session, csrf)
@@ -425,7 +436,7 @@ async def end(
     console: ConsoleDep,
     session: SessionDep,
     csrf: CsrfField = "",
-    note: Annotated[str, Form(max_length=2000)] = "",
+    note: Annotated[str, Form(max_length=2000), NoNul] = "",
 ) -> RedirectResponse:
     """Hand back to the bot, or close with a note: either way the bot answers again, and the user is told."""
     desk = console.desk
