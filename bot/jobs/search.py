@@ -8,6 +8,7 @@ validThrough is never shown, whatever the snapshot's age.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -158,12 +159,14 @@ class JobCatalog:
         text = " ".join(text.split())[-600:]
         if not text or self.index is None:
             return None
-        cached = self._query_cache.get(text)
+        # Keyed by a digest, not the words: what a person told us never outlives their conversation in this cache.
+        key = hashlib.sha256(text.encode()).hexdigest()
+        cached = self._query_cache.get(key)
         if cached is None:
             cached = np.asarray(self.index.embedder.embed_query_array(text), dtype=np.float32)
             if len(self._query_cache) > 256:
                 self._query_cache.clear()
-            self._query_cache[text] = cached
+            self._query_cache[key] = cached
         return cached
 
     def search(self, conditions: Conditions, wishes: str = "", *, offset: int = 0, limit: int = 5) -> SearchResult:
