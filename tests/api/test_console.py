@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -69,9 +70,9 @@ def test_pages_need_a_signed_in_operator(app) -> None:
 def test_login_sets_a_session_and_wrong_passwords_fail_alike(app, services) -> None:
     operator = Operator(app, "sato")
     wrong = operator.login("wrong password!!")
-    assert wrong.status_code == 401 and "ユーザー名またはパスワードが違います" in wrong.text
+    assert wrong.status_code == 401 and "ユーザー名またはパスワードが違う" in wrong.text
     unknown = Operator(app, "ghost").login()
-    assert unknown.status_code == 401 and "ユーザー名またはパスワードが違います" in unknown.text
+    assert unknown.status_code == 401 and "ユーザー名またはパスワードが違う" in unknown.text
     ok = operator.login()
     assert ok.status_code == 303 and ok.headers["location"] == "/console/queue"
     cookie = ok.headers["set-cookie"]
@@ -88,9 +89,20 @@ def test_repeated_failures_lock_the_account_even_for_the_right_password(app, ser
     for _ in range(5):
         assert operator.login("not the password").status_code == 401
     locked = operator.login()  # the right password, during the lockout
-    assert locked.status_code == 401 and "しばらくログインできません" in locked.text
+    assert locked.status_code == 401 and "一時的にログインできません" in locked.text
+    # The same words as for a username that does not exist: a lockout does not tell which usernames are real.
+    unknown = Operator(app, "ghost")
+    for _ in range(6):
+        ghost = unknown.login()
+    assert ghost.status_code == 401 and _error(ghost.text) == _error(locked.text) == _error(operator.login("x").text)
     assert operator.page("/console/queue").status_code == 303
     assert audit(services.store, "login_locked")
+
+
+def _error(html: str) -> str:
+    found = re.search(r'<p class="error"[^>]*>(.*?)</p>', html, re.S)
+    assert found is not None, "no error message on the page"
+    return found.group(1)
 
 
 def test_forms_without_the_csrf_token_are_refused(app, sato, client) -> None:

@@ -42,6 +42,10 @@ CONSOLE_DIR = Path(__file__).resolve().parents[2] / "console"
 COOKIE = "console_session"
 LOGIN_COOKIE = "console_login_csrf"
 PAGE_SIZE = 50
+LOGIN_FAILED = (
+    "ユーザー名またはパスワードが違うか、ログインに続けて失敗したため一時的にログインできません。"
+    "時間をおいてお試しください。"
+)
 HISTORY_LIMIT = 200
 STATIC_TYPES = {".js": "application/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
 
@@ -202,10 +206,8 @@ async def login(
         raise HTTPException(status_code=403, detail="CSRF token missing or wrong; reload the login page")
     result = await asyncio.to_thread(console.auth.login, username.strip(), password)
     if result.token is None:
-        message = "ユーザー名またはパスワードが違います。"
-        if result.failure == "locked" or result.locked_now:
-            message = "ログインに続けて失敗したため、しばらくログインできません。時間をおいてお試しください。"
-        return _login_form(request, console, message, status_code=401)
+        # One message for every failure: a lockout told apart would say which usernames exist.
+        return _login_form(request, console, LOGIN_FAILED, status_code=401)
     response = see_other("/console/queue")
     response.set_cookie(
         COOKIE,
