@@ -112,6 +112,9 @@ class Settings(BaseSettings):
     console_session_hours: float = Field(default=12.0, gt=0, alias="CONSOLE_SESSION_HOURS")
     console_lockout_failures: int = Field(default=5, ge=1, alias="CONSOLE_LOCKOUT_FAILURES")
     console_lockout_minutes: float = Field(default=15.0, gt=0, alias="CONSOLE_LOCKOUT_MINUTES")
+    # Sign-in attempts per client IP per window (whatever the usernames): guessing across accounts is bounded too.
+    console_login_rate_limit: int = Field(default=20, ge=1, alias="CONSOLE_LOGIN_RATE_LIMIT")
+    console_login_rate_window: float = Field(default=300.0, gt=0, alias="CONSOLE_LOGIN_RATE_WINDOW")
     # The session cookie's Secure flag; unset: on in production (behind HTTPS), off in development.
     console_secure_cookie: bool | None = Field(default=None, alias="CONSOLE_SECURE_COOKIE")
     # How often console pages and the widget (while a consultant holds its conversation) ask for updates.

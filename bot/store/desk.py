@@ -305,15 +305,15 @@ class Desk:
         return self.conn.execute(stmt).rowcount > 0
 
     def login_failed(self, operator_id: int, *, lock_after: int, lock_for: timedelta) -> datetime | None:
-        """Count a failed password; at `lock_after` failures in a row the account locks for `lock_for`. Returns
-        the lock's end when this failure locked it."""
+        """Count a failed password; at `lock_after` failures in a row the account locks for `lock_for` (new sign-ins
+        only: sessions already open go on, so someone guessing cannot sign an operator out). Returns the lock's end
+        when this failure locked it."""
         self.conn.execute(update(O).where(O.c.id == operator_id).values(failed_logins=O.c.failed_logins + 1))
         failures = self.conn.execute(select(O.c.failed_logins).where(O.c.id == operator_id)).scalar_one()
         if int(failures) < lock_after:
             return None
         until = utcnow() + lock_for
         self.conn.execute(update(O).where(O.c.id == operator_id).values(failed_logins=0, locked_until=until))
-        self.conn.execute(delete(OS).where(OS.c.operator_id == operator_id))
         return until
 
     def login_succeeded(self, operator_id: int, password_hash: str | None = None) -> None:
@@ -336,7 +336,8 @@ class Desk:
         )
 
     def session(self, token_hash: str) -> tuple[Operator, str] | None:
-        """The session's operator and CSRF token, when the session is live and the operator may sign in."""
+        """The session's operator and CSRF token, when the session is live and the operator is not disabled (a lockout
+        stops new sign-ins, not sessions already open)."""
         now = utcnow()
         row = self.conn.execute(
             select(O, OS.c.csrf_token)
@@ -346,7 +347,7 @@ class Desk:
         if row is None:
             return None
         operator = _operator(row)
-        if operator.disabled or operator.locked(now):
+        if operator.disabled:
             return None
         return operator, str(row.csrf_token)
 

@@ -105,6 +105,31 @@ def _error(html: str) -> str:
     return found.group(1)
 
 
+def test_a_lockout_keeps_the_operators_open_session(app, sato, services) -> None:
+    guesser = Operator(app, "sato")
+    for _ in range(5):
+        assert guesser.login("not the password").status_code == 401
+    with services.store.desk_read() as desk:
+        locked = desk.operator("sato")
+    assert locked is not None and locked.locked_until is not None
+    assert sato.page("/console/queue").status_code == 200, "someone guessing cannot sign the operator out"
+    assert guesser.login().status_code == 401  # but no new sign-in until the lock ends
+
+
+def test_sign_in_attempts_are_limited_per_ip(make_client, services) -> None:
+    client = make_client(console_login_rate_limit=3, console_login_rate_window=60)
+    add_operator(services.store, "sato")
+    add_operator(services.store, "kato")
+    for name in ("sato", "kato", "ghost"):  # across usernames: the limit is the IP's
+        assert Operator(client.app, name).login("wrong password!!").status_code == 401
+    limited = Operator(client.app, "sato").login()  # even the right password, once the IP is over the limit
+    assert limited.status_code == 429 and "ログインの試行が多すぎます" in limited.text
+    assert 1 <= int(limited.headers["retry-after"]) <= 60
+    with services.store.desk_read() as desk:
+        sato = desk.operator("sato")
+    assert sato is not None and sato.failed_logins == 1  # the refused attempt was never checked nor counted
+
+
 def test_forms_without_the_csrf_token_are_refused(app, sato, client) -> None:
     _, cid = queued_visitor(client)
     for fields in ({}, {"csrf": "forged"}):

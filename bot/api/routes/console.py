@@ -27,6 +27,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import AfterValidator
 
 from bot.api.deps import ServicesDep, SettingsDep
+from bot.channels.web.ratelimit import RateLimiter, make_rate_limiter, retry_after_header
 from bot.config import Settings
 from bot.console import insights as insight
 from bot.console.auth import Auth, Session, csrf_matches
@@ -42,6 +43,7 @@ CONSOLE_DIR = Path(__file__).resolve().parents[2] / "console"
 COOKIE = "console_session"
 LOGIN_COOKIE = "console_login_csrf"
 PAGE_SIZE = 50
+LOGIN_RATE_LIMITED = "ログインの試行が多すぎます。時間をおいてお試しください。"
 LOGIN_FAILED = (
     "ユーザー名またはパスワードが違うか、ログインに続けて失敗したため一時的にログインできません。"
     "時間をおいてお試しください。"
@@ -63,6 +65,7 @@ class Console:
     engine: DialogueEngine
     auth: Auth
     zone: ZoneInfo
+    limiter: RateLimiter  # sign-in attempts per IP (Redis when configured, shared by the workers)
 
     @property
     def desk(self) -> HandoffDesk:
@@ -97,6 +100,7 @@ def get_console(request: Request, services: ServicesDep, settings: SettingsDep) 
                 lock_minutes=settings.console_lockout_minutes,
             ),
             zone=ZoneInfo(settings.handoff_timezone),
+            limiter=make_rate_limiter(settings.redis_url, prefix=settings.web_rate_limit_prefix + "console:"),
         )
         request.app.state.console = console
     return console
@@ -204,6 +208,15 @@ async def login(
 ) -> Response:
     if not csrf_matches(request.cookies.get(LOGIN_COOKIE) or "", csrf):
         raise HTTPException(status_code=403, detail="CSRF token missing or wrong; reload the login page")
+    settings = console.settings
+    host = request.client.host if request.client else "unknown"  # uvicorn resolves X-Forwarded-For from trusted proxies
+    wait = await console.limiter.hit(
+        f"login:{host}", settings.console_login_rate_limit, settings.console_login_rate_window
+    )
+    if wait is not None:  # before the password is checked: a flood neither costs argon2 time nor locks accounts
+        limited = _login_form(request, console, LOGIN_RATE_LIMITED, status_code=429)
+        limited.headers["Retry-After"] = retry_after_header(wait)
+        return limited
     result = await asyncio.to_thread(console.auth.login, username.strip(), password)
     if result.token is None:
         # One message for every failure: a lockout told apart would say which usernames exist.
