@@ -70,9 +70,10 @@ class Conversations:
         return [turn_of(row) for row in reversed(self.conn.execute(stmt).all())]
 
     def answer_to(self, conversation_id: str, channel_message_id: str) -> Turn | None:
-        """The bot turn that answered the user's message `channel_message_id`: the turn directly after it, stored in
-        the same transaction. None when the message is not stored, nothing answered it (a message held for a
-        consultant: the bot turn after it is a later one, such as the hand-back notice), or another turn came next."""
+        """The bot turn that answered the user's message `channel_message_id`: the turn directly after it (consultant
+        turns aside), stored in the same transaction. None when the message is not stored, nothing answered it (a
+        message held for a consultant: the bot turn after it is a later one, such as the hand-back notice), or another
+        user turn came next."""
         asked = self.conn.execute(
             select(T.c.id).where(T.c.conversation_id == conversation_id, T.c.channel_message_id == channel_message_id)
         ).scalar()
@@ -81,7 +82,13 @@ class Conversations:
         held = select(M.c.id).where(M.c.conversation_id == conversation_id, M.c.user_turn_id == asked, M.c.kind == HELD)
         if self.conn.execute(held.limit(1)).first() is not None:
             return None
-        stmt = select(T).where(T.c.conversation_id == conversation_id, T.c.id > asked).order_by(T.c.id).limit(1)
+        # A consultant's reply written from the console meanwhile may sit between the two: it answers nothing.
+        stmt = (
+            select(T)
+            .where(T.c.conversation_id == conversation_id, T.c.id > asked, T.c.role != "consultant")
+            .order_by(T.c.id)
+            .limit(1)
+        )
         row = self.conn.execute(stmt).first()
         return None if row is None or row.role != "bot" else turn_of(row)
 

@@ -192,6 +192,12 @@ def test_the_stored_answer_of_a_held_message_is_none_not_a_later_bot_turn(store:
         tx.add_turn("line:user:Uh", "user", "同僚に無視されています", channel_message_id="m2")
         answered = tx.add_turn("line:user:Uh", "bot", "それはつらいですね", answer={"kind": "advice"})
     assert notice < answered
+    with store.transaction() as tx:  # a consultant's reply committed between a message and its answer
+        tx.add_turn("line:user:Uh", "user", "それと残業のことも", channel_message_id="m3")
+        tx.add_turn("line:user:Uh", "consultant", "担当の佐藤です")
+        later = tx.add_turn("line:user:Uh", "bot", "残業についてですね", answer={"kind": "advice"})
+    found_later = store.answer_to("line:user:Uh", "m3")
+    assert found_later is not None and found_later.id == later
     assert store.answer_to("line:user:Uh", "m1") is None  # not the hand-back notice, not the later answer
     found = store.answer_to("line:user:Uh", "m2")
     assert found is not None and found.id == answered
