@@ -248,8 +248,12 @@ class PostingReader:
         location_types = location_type if isinstance(location_type, list) else [location_type]
         fields["remote"] = any(str(t).upper() == "TELECOMMUTE" for t in location_types if t)
         region, locality = _address(node.get("jobLocation"))
+        if not region:
+            # Without addressRegion, only a prefecture's full name in the locality counts (「東京都港区」): a city
+            # alias guesses wrong (柏原市 is in Osaka, not 千葉県's 柏; 福島区 is in Osaka, not 福島県).
+            region = next((name for name in self.vocab.prefectures if name in locality), "")
         fields["prefecture"] = self._prefecture(
-            region or locality, "jobLocation.address.addressRegion", problems, required=not fields["remote"]
+            region, "jobLocation.address.addressRegion", problems, required=not fields["remote"]
         )
         fields["locality"] = locality[:200]
         kinds = node.get("employmentType")

@@ -22,7 +22,10 @@ def posting(**extra: object) -> dict[str, object]:
         "title": "法人営業",
         "description": "<p>既存のお客さまを訪問します。</p><ul><li>残業少なめ</li></ul>",
         "hiringOrganization": {"@type": "Organization", "name": "テスト商事（架空）"},
-        "jobLocation": {"@type": "Place", "address": {"@type": "PostalAddress", "addressRegion": "東京都", "addressLocality": "港区"}},
+        "jobLocation": {
+            "@type": "Place",
+            "address": {"@type": "PostalAddress", "addressRegion": "東京都", "addressLocality": "港区"},
+        },
         "employmentType": "FULL_TIME",
         "baseSalary": {
             "@type": "MonetaryAmount",
@@ -47,7 +50,13 @@ def test_a_single_json_ld_object_is_read_field_by_field(tmp_path: Path) -> None:
     feed = read_feed(write(tmp_path, posting()))
     assert feed.errors == []
     (p,) = feed.postings
-    assert (p.id, p.title, p.company, p.prefecture, p.locality) == ("t-1", "法人営業", "テスト商事（架空）", "東京都", "港区")
+    assert (p.id, p.title, p.company, p.prefecture, p.locality) == (
+        "t-1",
+        "法人営業",
+        "テスト商事（架空）",
+        "東京都",
+        "港区",
+    )
     assert (p.job_type, p.employment_types, p.remote) == ("sales", ["FULL_TIME"], False)
     assert (p.salary_min, p.salary_max, p.salary_unit) == (4_000_000, 5_000_000, "YEAR")
     # A bare date is valid through its whole day in Japan.
@@ -157,8 +166,23 @@ def test_odd_numbers_dates_and_encodings_are_problems_not_crashes(tmp_path: Path
         feed = read_feed(path)
         assert feed.postings == [] and any("baseSalary" in e.message for e in feed.errors), (odd, feed.errors)
     ancient = read_feed(write(tmp_path, posting(datePosted="0001-01-01T00:00:00+09:00"), name="ancient.jsonld"))
-    assert ancient.postings == [] and any("datePosted" in e.message or "date_posted" in e.message for e in ancient.errors)
+    assert ancient.postings == [] and any(
+        "datePosted" in e.message or "date_posted" in e.message for e in ancient.errors
+    )
     shift_jis = tmp_path / "sjis.csv"
     shift_jis.write_bytes("id,title\nx-1,営業\n".encode("shift_jis"))
     feed = read_feed(shift_jis)
     assert feed.postings == [] and "UTF-8" in feed.errors[0].message
+
+
+def test_without_a_region_only_a_full_prefecture_name_places_a_posting(tmp_path: Path) -> None:
+    def at(locality: str) -> dict[str, object]:
+        return posting(
+            jobLocation={"@type": "Place", "address": {"@type": "PostalAddress", "addressLocality": locality}}
+        )
+
+    (named,) = read_feed(write(tmp_path, at("東京都港区"), name="named.jsonld")).postings
+    assert named.prefecture == "東京都"
+    # 柏原市 (Osaka) is not 柏 (Chiba): a guess would show a wrong place, so the posting is refused with a reason.
+    guessed = read_feed(write(tmp_path, at("柏原市"), name="guessed.jsonld"))
+    assert guessed.postings == [] and "addressRegion" in guessed.errors[0].message
