@@ -226,6 +226,16 @@ def test_mark_sent_is_idempotent_also_under_a_race(store: Store, open_another: S
     assert all(sorted(r) == [False] * 5 + [True] for r in results.values()), results
 
 
+def test_a_mark_taken_back_is_gone_for_every_process(store: Store, open_another: StoreFactory) -> None:
+    """A reply attempt LINE refused is taken back off the ledger: no worker may then count it as possibly sent."""
+    other = open_another()
+    assert store.mark_sent("line:reply-try:ev2") is True
+    assert other.unmark_sent("line:reply-try:ev2") is True
+    assert store.was_sent("line:reply-try:ev2") is False and other.was_sent("line:reply-try:ev2") is False
+    assert store.unmark_sent("line:reply-try:ev2") is False, "nothing left to take back"
+    assert store.mark_sent("line:reply-try:ev2") is True, "the next attempt marks it again"
+
+
 def test_message_text_never_reaches_the_logs(store: Store, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     caplog.set_level(logging.INFO, logger="sqlalchemy.engine")  # SQL statements, with their parameters
