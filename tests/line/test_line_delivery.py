@@ -123,7 +123,9 @@ def test_a_line_outage_is_retried_later_without_asking_the_engine_twice(line_app
     line_app.fake.fail("push", 503, times=attempts)  # ... and so does every push
     line_app.say(user, WORRY)
     (delivery,) = settle(line_app, user)
-    assert delivery.method == "push"
+    # LINE refused every earlier reply for certain, so the token was never used: the retry replies (free, unlike a
+    # push) while the token lasts.
+    assert delivery.method == "reply"
     turns = line_app.store.recent_turns(f"line:user:{user}", 10)
     assert [t.role for t in turns] == ["user", "bot"], "the stored answer was reused, not recomputed"
 
@@ -175,6 +177,32 @@ def test_a_crash_in_the_middle_of_a_reply_does_not_duplicate_it(line_app: LineAp
     line_app.post(event)
     (delivery,) = settle(line_app, other)
     assert delivery.method == "reply"
+
+
+def test_a_worker_lost_while_backing_off_after_a_500_leaves_the_answer_to_the_next(
+    line_settings, services, fake_line
+) -> None:
+    """Item 6b: LINE answered the reply with 500 and the worker backs off. Were it killed now, the ledger must not
+    say "a reply may be out" (that made the next worker drop the event once the reply window had passed): the mark
+    is taken back after a certain refusal (a takeover then replies while the token lasts and pushes after it, as
+    test_expired_token_is_never_used_twice shows), and the live worker's retry replies once."""
+    settings = line_settings.model_copy(update=line_overrides(fake_line, line_retry_base_seconds=3.0))
+    user = ev.user_id()
+    event = ev.text(user, WORRY, reply_token=fake_line.issue_reply_token(user))
+    try_key = f"line:reply-try:{event['webhookEventId']}"
+    fake_line.fail("reply", 500)
+    with TestClient(create_app(settings, services)) as client:
+        app = LineApp(client, settings, services, fake_line)
+        app.post(event)
+        deadline = time.monotonic() + 60
+        while ("reply", 500) not in endpoints(fake_line):
+            assert time.monotonic() < deadline, "the reply was never tried"
+            time.sleep(0.05)
+        time.sleep(0.2)  # the refusal is recorded before the backoff starts
+        assert not services.store.was_sent(try_key), "a certainly refused reply still counts as possibly delivered"
+        (delivery,) = app.wait_for(user, 1)
+        assert delivery.method == "reply", "the token was still good: the retry after the backoff replies"
+    assert services.store.was_sent(f"line:sent:{event['webhookEventId']}")
 
 
 def test_shutdown_releases_queued_events_for_the_next_start(line_settings, services, fake_line) -> None:

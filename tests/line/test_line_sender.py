@@ -11,7 +11,7 @@ from conftest import ACCESS_TOKEN
 from fake_line_api import FakeLine
 from linebot.v3.messaging import AsyncApiClient, AsyncMessagingApi, Configuration
 
-from bot.channels.line.sender import LineSender, Outcome
+from bot.channels.line.sender import InFlight, LineSender, Outcome
 
 TEXT = [{"type": "text", "text": "こんにちは"}]
 
@@ -70,3 +70,39 @@ async def test_unreachable_line_is_unavailable_not_unknown() -> None:
         assert (await sender.reply("t", TEXT)).outcome == Outcome.UNAVAILABLE
     finally:
         await client.close()
+
+
+class Marks:
+    """What a handler's InFlight would write to the ledger, in order."""
+
+    def __init__(self) -> None:
+        self.log: list[str] = []
+
+    def in_flight(self) -> InFlight:
+        async def starting() -> None:
+            self.log.append("mark")
+
+        async def refused() -> None:
+            self.log.append("unmark")
+
+        return InFlight(starting, refused)
+
+
+async def test_in_flight_mark_is_taken_back_after_each_certain_refusal(sender: LineSender, fake_line: FakeLine) -> None:
+    """LINE's 500 means nothing was sent: while the sender backs off, no "a reply may be out" mark is left for a
+    worker that takes the event over, so it still answers (item 6b: killed during the backoff, nothing was lost)."""
+    marks = Marks()
+    fake_line.fail("reply", 500, times=2)
+    result = await sender.reply(fake_line.issue_reply_token("U1"), TEXT, in_flight=marks.in_flight())
+    assert result.outcome == Outcome.SENT
+    assert marks.log == ["mark", "unmark", "mark", "unmark", "mark"]
+
+
+async def test_in_flight_mark_stays_once_a_reply_may_have_gone_out(sender: LineSender, fake_line: FakeLine) -> None:
+    marks = Marks()
+    fake_line.fail("reply", None, respond_after=1.5)  # delivered, but our timeout fires first
+    fake_line.fail("reply", 500)
+    result = await sender.reply(fake_line.issue_reply_token("U1"), TEXT, in_flight=marks.in_flight())
+    assert result.outcome == Outcome.PROBABLY_SENT
+    assert marks.log == ["mark"], "after an unseen outcome the mark must stay, or a takeover would push a copy"
+    assert len(fake_line.deliveries) == 1

@@ -23,6 +23,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 from linebot.v3.webhooks import (
@@ -44,7 +45,7 @@ from bot.answer.model import Answer
 from bot.api.metrics import ANSWER_HELP, ANSWER_SECONDS
 from bot.channels.line import postback, texts
 from bot.channels.line.render import RenderOptions, plain_fallback, render_answer, render_text
-from bot.channels.line.sender import LineSender, Outcome
+from bot.channels.line.sender import InFlight, LineSender, Outcome
 from bot.channels.line.webhook import addressed_text, conversation_key, inbox_key
 from bot.dialogue.engine import DialogueEngine, EngineReply
 from bot.store.base import InboxEvent, Store
@@ -355,8 +356,12 @@ class EventProcessor:
             return
 
         if token is not None and not tried:
-            await self.run_sync(self.store.mark_sent, try_key)
-            result = await self.sender.reply(token, messages)
+            # The try mark is on the ledger exactly while a reply attempt may have reached LINE (see InFlight).
+            in_flight = InFlight(
+                partial(self.run_sync, self.store.mark_sent, try_key),
+                partial(self.run_sync, self.store.unmark_sent, try_key),
+            )
+            result = await self.sender.reply(token, messages, in_flight=in_flight)
             await self._after_reply(ctx, result.outcome, sent_key, failed_key, messages, fallback, token)
             return
         await self._push(ctx, messages, fallback, sent_key)

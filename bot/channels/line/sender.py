@@ -17,6 +17,7 @@ import json
 import logging
 import random
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -95,13 +96,20 @@ class LineSender:
     def _client_timeout(self, total: float | None = None) -> aiohttp.ClientTimeout:
         return aiohttp.ClientTimeout(total=total or self.timeout)
 
-    async def reply(self, reply_token: str, messages: list[dict[str, Any]]) -> SendResult:
+    async def reply(
+        self, reply_token: str, messages: list[dict[str, Any]], *, in_flight: InFlight | None = None
+    ) -> SendResult:
+        """Reply with retries. `in_flight`, when given, is told before every attempt and after every attempt that
+        certainly sent nothing while no earlier one may have: a worker killed in between leaves an exact record of
+        whether a reply may be out (see InFlight)."""
         try:
             request = ReplyMessageRequest.from_dict({"replyToken": reply_token, "messages": messages})
         except ValueError as exc:  # the SDK's own checks (e.g. more than 5 messages): a bug, never retried
             return SendResult(Outcome.REJECTED, None, None, f"invalid request: {type(exc).__name__}", 0)
         return await self._send(
-            "reply", lambda: self.api.reply_message_with_http_info(request, _request_timeout=self._client_timeout())
+            "reply",
+            lambda: self.api.reply_message_with_http_info(request, _request_timeout=self._client_timeout()),
+            in_flight,
         )
 
     async def push(self, to: str, messages: list[dict[str, Any]], retry_key: str) -> SendResult:
@@ -133,9 +141,9 @@ class LineSender:
             log.info("line: loading animation failed: %s", type(exc).__name__)
         return False
 
-    async def _send(self, op: str, call: Any) -> SendResult:
+    async def _send(self, op: str, call: Any, in_flight: InFlight | None = None) -> SendResult:
         started = time.perf_counter()
-        result = await self._send_with_retries(op, call)
+        result = await self._send_with_retries(op, call, in_flight)
         if self.metrics is not None:
             self.metrics.observe(
                 "line_send_seconds",
@@ -146,11 +154,14 @@ class LineSender:
             )
         return result
 
-    async def _send_with_retries(self, op: str, call: Any) -> SendResult:
+    async def _send_with_retries(self, op: str, call: Any, in_flight: InFlight | None = None) -> SendResult:
         ambiguous = False
         last = SendResult(Outcome.UNAVAILABLE)
         for attempt in range(1, self.attempts + 1):
             retry_after: float | None = None
+            certainly_not_sent = False
+            if in_flight is not None and not ambiguous:
+                await in_flight.starting()  # raises when it cannot be recorded: then nothing is sent
             try:
                 async with asyncio.timeout(self.timeout + 1.0):
                     response = await call()
@@ -169,11 +180,13 @@ class LineSender:
                     log.error("line: %s rejected (%s, LINE request %s): %s", op, status, request_id, message)
                     return SendResult(Outcome.REJECTED, status, request_id, message, attempt)
                 last = SendResult(Outcome.UNAVAILABLE, status, request_id, message, attempt)
+                certainly_not_sent = True  # LINE documents that an error response means nothing was sent
                 retry_after = _retry_after(exc.headers)
                 log.warning("line: %s attempt %d/%d failed with %s", op, attempt, self.attempts, status)
             except aiohttp.ClientConnectorError as exc:
                 # The connection was never made: certainly not sent.
                 last = SendResult(Outcome.UNAVAILABLE, None, None, type(exc).__name__, attempt)
+                certainly_not_sent = True
                 log.warning("line: %s attempt %d/%d could not connect", op, attempt, self.attempts)
             except (TimeoutError, aiohttp.ClientError) as exc:
                 ambiguous = True
@@ -181,6 +194,8 @@ class LineSender:
                 log.warning(
                     "line: %s attempt %d/%d: %s (outcome unknown)", op, attempt, self.attempts, type(exc).__name__
                 )
+            if in_flight is not None and certainly_not_sent and not ambiguous:
+                await in_flight.refused()
             if attempt < self.attempts:
                 await asyncio.sleep(self._delay(attempt, retry_after))
         outcome = Outcome.UNKNOWN if ambiguous else Outcome.UNAVAILABLE
@@ -191,6 +206,30 @@ class LineSender:
             return min(self.max_delay, max(0.0, retry_after))
         backoff = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
         return backoff * (0.5 + random.random() / 2)  # jitter: many workers must not retry in lockstep
+
+
+class InFlight:
+    """Keeps "a reply to this event may be out" true whenever it is, and only then, across crashes.
+
+    `starting()` runs before an attempt (the caller records the mark); `refused()` after an attempt LINE certainly
+    did not deliver, when no earlier attempt may have been (the caller takes the mark back). A worker killed while
+    the sender backs off after a 500 thus leaves no mark, and the worker that takes the event over sends the answer
+    (reply while the token lasts, push after); killed while a request is out, it leaves the mark, and the next
+    worker never pushes a second copy.
+    """
+
+    def __init__(self, starting: Callable[[], Awaitable[Any]], refused: Callable[[], Awaitable[Any]]) -> None:
+        self._starting = starting
+        self._refused = refused
+
+    async def starting(self) -> None:
+        await self._starting()
+
+    async def refused(self) -> None:
+        try:
+            await self._refused()
+        except Exception as exc:  # the mark stays: the next worker treats the reply as possibly sent (no duplicate)
+            log.warning("line: a refused reply attempt could not be recorded (%s)", type(exc).__name__)
 
 
 def _retry_after(headers: Any) -> float | None:
