@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 
@@ -33,8 +35,24 @@ CHANNEL_LIFESPANS = (chat.lifespan, line.lifespan)
 BUILD_RETRY_MAX_SECONDS = 30
 
 
+# How long a thread may hold the interpreter lock while another waits for it (CPython's default: 5 ms). Answers are
+# computed in threads of CPU-bound Python; the event loop, which acknowledges webhooks and streams tokens, waits
+# that long for the lock after each wake-up, several times per request. See bench/fault_harness.py (ack burst).
+GIL_SWITCH_INTERVAL_SECONDS = 0.0005
+
+
+def build_warm_engine(settings: Settings, metrics: Metrics) -> Services:
+    """The engine, with one answer computed so that nothing loads on its first user's message."""
+    built = build_engine(settings, metrics=metrics)
+    started = time.perf_counter()
+    built.engine.warm_up()
+    log.info("engine warmed up in %.1f s", time.perf_counter() - started)
+    return built
+
+
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
     settings = settings or get_settings()
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_SECONDS)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -74,7 +92,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             else:
                 try:
                     # Loading models and the index takes seconds: do it off the event loop.
-                    await serve(await asyncio.to_thread(build_engine, settings, metrics=app.state.metrics))
+                    await serve(await asyncio.to_thread(build_warm_engine, settings, app.state.metrics))
                 except Exception as exc:
                     # A dependency is down at start-up (the database, Chroma, an index not built yet): serve
                     # /healthz and honest 503s meanwhile, and keep trying until it is back.
@@ -188,7 +206,7 @@ async def build_until_ready(app: FastAPI, serve: Callable[[Services], Awaitable[
     await asyncio.sleep(1)
     async for attempt in retrying:
         with attempt:
-            built = await asyncio.to_thread(build_engine, settings, metrics=app.state.metrics)
+            built = await asyncio.to_thread(build_warm_engine, settings, app.state.metrics)
     log.info("engine build: succeeded after a failed start; now serving")
     await serve(built)
 

@@ -46,6 +46,8 @@ HISTORY_TURNS = 20  # turns kept per conversation; older ones are folded into th
 SHORT_MESSAGE = 30  # characters: below this, earlier context helps place the message
 VAGUE_CLARIFY_BELOW = 0.9  # a message made only of generic words is clarified unless retrieval is very sure
 FOLLOW_UP_MARGIN = 0.03  # a follow-up question stays with the current article unless another is clearly better
+# A question of the kind people send, so that the warm-up goes through retrieval, Q&A matching and composition.
+WARM_UP_MESSAGE = "上司との関係に悩んでいます。異動を希望してもいいのでしょうか？"
 MAX_REMEMBERED_TOPICS = 8  # topics whose article a conversation remembers, for coming back to them
 
 
@@ -263,6 +265,13 @@ class DialogueEngine:
         decision = self.safety.assess_text(text)
         self._observe(decision)
         return self._answer(Turn(text, ConversationState(), decision))
+
+    def warm_up(self) -> None:
+        """Answer one sample message, stored and counted nowhere: models, tokenizers and caches that load on first
+        use load now, so a server reports ready only when its first users will not wait for them (and a webhook
+        burst right after a start does not queue behind them)."""
+        text = WARM_UP_MESSAGE
+        self._answer(Turn(text, ConversationState(), self.safety.assess_text(text)))
 
     def delete_conversation(self, conversation_id: str) -> int:
         """Everything stored for the conversation; waits for a turn in flight, so nothing is written after."""

@@ -119,6 +119,9 @@ class OnnxQueryEncoder:
         options = ort.SessionOptions()
         options.intra_op_num_threads = max(1, threads)
         options.inter_op_num_threads = 1
+        # Idle intra-op threads sleep instead of spinning: a query takes milliseconds, and on a small machine the
+        # spinning took the CPU the event loop needs to acknowledge webhooks (bench/fault_harness.py, ack burst).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = ort.InferenceSession(
             str(model_dir / QUERY_MODEL_FILE), options, providers=["CPUExecutionProvider"]
