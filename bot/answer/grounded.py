@@ -209,7 +209,7 @@ _ASK_KINDS = {
     "amount": re.compile(
         r"何(?:社|件|回|枚|日|時間|か月|ヶ月|カ月|年|歳|割|%|％)|どの(?:くらい|ぐらい)|どれ(?:くらい|ぐらい)|いくら"
     ),
-    "when": re.compile(r"いつ|タイミング|何か月前|何ヶ月前"),
+    "when": re.compile(r"いつ(?!も)|タイミング|何か月前|何ヶ月前"),
     "first": re.compile(r"何から|まず何|最初に何"),
     "late": re.compile(r"遅(?:い|すぎ|く(?:な|は))|手遅れ|今からでも"),
     "wording": re.compile(r"どう(?:言|伝|話|切り出|断|謝|説明|答|書)|言い方|伝え方|切り出し方|断り方|書き方"),
@@ -223,8 +223,31 @@ _HOW_QUESTION = re.compile(
 )
 
 
+# A question that asks whether (「〜していい？」「これって普通？」「違法？」「休職したほうがいい？」) names no what, when, how or
+# how much: it is asked without a question word, and is not an elliptic 「〜のときは？」「〜なら？」 (which asks what to do).
+# Two questions of which one asks whether and the other asks for an amount, a time or the wording are different
+# questions; without this kind, an item asking whether (「介護休業って、自分で介護するために取るもの？」) answered
+# 「会社にはどのタイミングで伝える？」 in the dev reading of eval/consultations_blind2.tsv.
+_QUESTION_WORD = re.compile(
+    r"どう|何|なにを|なにが|なんの|なんで(?!しょう|す)|いつ|どこ|誰|だれ|どれ|どの|どんな|どちら|どっち|いくら|なぜ|タイミング|教えて|方法|コツ"
+)
+_ELLIPTIC = re.compile(r"(?:は|なら|たら|だら|には|では|って)$")
+
+
+def _asks_whether(question: str) -> bool:
+    text = unicodedata.normalize("NFKC", question).strip()
+    text = re.sub(r"[。…!！？?\s]+$", "", text)
+    return bool(text) and not _QUESTION_WORD.search(text) and not _ELLIPTIC.search(text)
+
+
 def _ask_kinds(question: str) -> frozenset[str]:
-    return frozenset(kind for kind, pattern in _ASK_KINDS.items() if pattern.search(question))
+    # Quoted words are not what is asked: 「『月いくら』って数字出した方がいい？」 asks whether, not how much.
+    own = re.sub(r"「[^」]*」|『[^』]*』", "", question)
+    kinds = {kind for kind, pattern in _ASK_KINDS.items() if pattern.search(own)}
+    # 「もう遅い？」 is itself asked whether: it and 「採用されるものですか？」 may answer each other.
+    if (not kinds or kinds == {"late"}) and _asks_whether(own):
+        kinds.add("whether")
+    return frozenset(kinds)
 
 
 def _is_bare_question(sentence: str) -> bool:

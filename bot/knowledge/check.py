@@ -189,6 +189,8 @@ def check_library(knowledge_dir: Path, topics_path: Path | None = None) -> tuple
         if slug not in covered:
             problems.append(Problem(str(topics_path), topic.line, f"topic {slug!r} has no article"))
     problems += case_term_problems(read)
+    for path, article in read:
+        problems += back_reference_problems(path, article)
     return problems, len(paths)
 
 
@@ -251,4 +253,78 @@ def case_term_problems(articles: list[tuple[Path, Article]]) -> list[Problem]:
                             CASE_TERM_SEVERITY,
                         )
                     )
+    return problems
+
+
+# The composer shows items one at a time and shortened, so an item must stand alone: 「このうち」「上記の表」「4つの箱の
+# メモ」 point at another item's output the reader of this one never sees. 「先ほど」「上記」 inside 「…」 are what someone
+# says to a listener who shares the moment (「先ほどの件ですが」) and are not read; a written thing the item itself makes
+# (「ノートに書き出し、そのノートを…」) may be pointed back at, quoted or not.
+BACK_REFERENCE_ROLES = (Role.ANALYSIS, Role.ACTION_PLAN, Role.STRATEGY, Role.QA)
+_WRITTEN = r"(?:比較表|一覧表|計画表|表|メモ|リスト|一覧|ノート|箱|シート|記録|下書き|書き出し|図|チャート|見出し|欄|ファイル|紙)"
+# Always a pointer outside the item: there is no 「上」 or 「先ほど」 in an item read alone.
+_BACK_ALWAYS = re.compile(
+    r"上記|前述|先述|先ほど|さきほど|上の(?=[^、。]{0,6}" + _WRITTEN + r")|前の(?:ステップ|手順|項目|段階)|"
+    r"(?:ステップ|手順)[0-9０-９]+(?:で|の)|(?:今回|先に|前に|さっき)(?:作った|書いた|まとめた|書き出した)"
+)
+# A demonstrative and a written thing: fine when the item itself made something written before it.
+_BACK_DEMONSTRATIVE = re.compile(r"(?:この|その|これらの|それらの)(?:[0-9０-９一二三四五六七八九十]+つの)?" + _WRITTEN)
+_WRITTEN_OR_MADE = re.compile(_WRITTEN + r"|書き出|書き込|メモ|まとめ|記録|リスト|一覧|表に|表を")
+# A pronoun for a set only the previous item named, where the item opens with it.
+_BACK_OPENING = re.compile(r"^(?:このうち|そのうちの|これらを|これらの|これらは|それらを|それらの|以上の)")
+# A counted set (「4つの箱」) or a named table (「比較表」) that an earlier item of the article made: that item's output.
+_COUNTED = re.compile(
+    r"(?<![0-9０-９])(?:[2-9２-９]|二|三|四|五|六|七|八|九)つの" + _WRITTEN + r"|比較表|一覧表|計画表|早見表"
+)
+_MAKES = re.compile(r"まとめ|作っ|作る|作り|書き出|書く|書き|並べ")
+_QUOTED = re.compile(r"「[^」]*」|『[^』]*』")
+
+
+def back_reference_phrases(title: str, detail: str, earlier_counted: set[str]) -> list[str]:
+    """The back-references in one item (its label and detail; quoted speech not read), each as written."""
+    title_text = _QUOTED.sub("　", title)
+    detail_text = _QUOTED.sub("　", detail).strip()
+    text = f"{title_text}：{detail_text}"
+    found: list[str] = []
+    found += [m.group(0) for m in _BACK_ALWAYS.finditer(text)]
+    # Quoted or not: 「この紙の質問を読んで」 hands over a paper only another item made.
+    whole = f"{title}：{detail}"
+    for match in _BACK_DEMONSTRATIVE.finditer(whole):
+        if not _WRITTEN_OR_MADE.search(whole[: match.start()]):
+            found.append(match.group(0))
+    opening = _BACK_OPENING.match(detail_text)
+    if opening:
+        found.append(opening.group(0))
+    # ...unless this item says how to make it (「実績をまとめた一覧表」).
+    found += [
+        m.group(0)
+        for m in _COUNTED.finditer(text)
+        if m.group(0) in earlier_counted and not _MAKES.search(text[: m.start()])
+    ]
+    return list(dict.fromkeys(found))
+
+
+def back_reference_problems(path: Path, article: Article) -> list[Problem]:
+    problems: list[Problem] = []
+    counted: set[str] = set()
+    for role in BACK_REFERENCE_ROLES:
+        section = article.section(role)
+        if section is None:
+            continue
+        items = [("", item) for item in section.items] + [
+            (f" › {step.heading}", item) for step in section.steps for item in step.items
+        ]
+        for where, item in items:
+            for phrase in back_reference_phrases(item.title, item.detail, counted):
+                problems.append(
+                    Problem(
+                        str(path),
+                        item.line,
+                        f"{article.id}: back-reference 「{phrase}」 in {role.value}{where} item 「{item.title}」: the "
+                        "composer shows each item alone, so name the thing itself instead of pointing at another "
+                        "item's output",
+                    )
+                )
+            text = _QUOTED.sub("　", f"{item.title}：{item.detail}")
+            counted |= {m.group(0) for m in _COUNTED.finditer(text)}
     return problems
