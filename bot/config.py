@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     # Queries through the domain-tuned e5 (`bot models tune`) when true and built. Off by default: measured, the tuned
     # query side is not yet better on the test split (issue 12's note); the base model is what ships.
     embedding_tuned: bool = Field(default=False, alias="EMBEDDING_TUNED")
+    # The topic head (`bot models build`) adds its topic probability to the search's scores; off: the search alone.
+    topic_head: bool = Field(default=True, alias="TOPIC_HEAD")
     # Where `bot models build` keeps tuned weights by fingerprint, outside the checkout, so a fresh clone on the same
     # machine (CI) copies them instead of training again; empty turns the cache off.
     tune_cache_dir: Path | None = Field(

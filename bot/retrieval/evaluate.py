@@ -7,7 +7,9 @@ memory, vectors sliced from the fused index so nothing is embedded twice), and a
 
 from __future__ import annotations
 
+import copy
 import csv
+import dataclasses
 import statistics
 import time
 from collections import defaultdict
@@ -239,6 +241,11 @@ def run_eval(
     """`base_searcher`: the same index queried through the base embedding model, reported beside the tuned one."""
     topic_of = {aid: info["topic"] for aid, info in searcher.articles.items()}
     reports = [policy_report("hybrid (configured)", searcher, rows, topic_of)]
+    if searcher.topic_head is not None:
+        # The same search with the topic head's weight at 0: what the head adds, in the same run.
+        plain = copy.copy(searcher)
+        plain.params = dataclasses.replace(searcher.params, topic_head_weight=0.0)
+        reports.append(policy_report("hybrid, no topic head", plain, rows, topic_of))
     if base_searcher is not None:
         reports.append(policy_report("hybrid, base e5 (fallback)", base_searcher, rows, topic_of))
     if baselines:
@@ -278,7 +285,8 @@ def format_reports(reports: Sequence[Report], split: str) -> str:
     lines += [
         "",
         "conf.wrong: answered without alternatives about the wrong topic; asked: a clarifying question or "
-        "「もしかして」 alternatives (bot.retrieval.policy)",
+        "「もしかして」 alternatives (bot.retrieval.policy). Every hybrid row uses the configured calibration, which is"
+        " fitted to the configured scores: the policy columns of the other rows only show how far apart they are.",
     ]
     if reports:
         lines += ["", "misses of the configured retriever (top-1 wrong), by expected topic:"]

@@ -28,6 +28,7 @@ from bot.retrieval.bm25 import BM25Index, ReadingBM25
 from bot.retrieval.chunks import PHRASING_ROLE
 from bot.retrieval.index import get_all
 from bot.retrieval.tokenize_ja import is_mostly_kana
+from bot.retrieval.topic_head import TopicHead, mean_vector
 from bot.text.romaji import looks_like_romaji, romaji_message_to_hiragana
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,12 @@ class RetrievalParams:
     bm25_weight: float = 0.2
     # For messages typed in kana only, the embeddings see little; the reading index carries more of the score.
     kana_bm25_weight: float = 0.6
-    context_weight: float = 1.0  # short follow-ups only; raised from 0.5 when the library was rewritten in general words
+    context_weight: float = (
+        1.0  # short follow-ups only; raised from 0.5 when the library was rewritten in general words
+    )
+    # The topic head's probability for an article's topic, added to its fused score (see bot.retrieval.topic_head):
+    # chosen on the dev messages with the head's C.
+    topic_head_weight: float = 0.5
 
 
 @dataclass
@@ -123,6 +129,11 @@ def _windows(text: str) -> list[str]:
     return [w for w in windows if w.strip()]
 
 
+def embed_windows(embeddings: Any, text: str) -> np.ndarray:
+    """The query vectors of a message, one row per window: what the search and the topic head both read."""
+    return np.vstack([embeddings.embed_query_array(w) for w in _windows(text)]).astype(np.float32)
+
+
 def _lexical_fingerprint(chunk_ids: Sequence[str], meta: dict[str, dict[str, Any]]) -> str:
     digest = hashlib.sha256(f"{LEXICAL_FORMAT}\n{_sudachi_version()}\n".encode())
     for cid in chunk_ids:
@@ -160,8 +171,10 @@ class HybridSearcher:
         params: RetrievalParams | None = None,
         calibration: Calibration | None = None,
         lexical_cache: Path | None = None,
+        topic_head: TopicHead | None = None,
     ) -> None:
         collection = client.get_collection(collection_name, embedding_function=None)
+        self.topic_head = topic_head
         self.collection = collection
         self.collection_name = collection_name
         self.embeddings = embeddings
@@ -238,7 +251,7 @@ class HybridSearcher:
 
     def embed_query(self, text: str) -> np.ndarray:
         """One row per window of the message (one row for all but long consultations)."""
-        return np.vstack([self.embeddings.embed_query_array(w) for w in _windows(text)]).astype(np.float32)
+        return embed_windows(self.embeddings, text)
 
     def _dense(self, vectors: np.ndarray, restrict_to: Sequence[str] | None) -> dict[str, float]:
         k = min(self.params.chunk_candidates, self.size)
@@ -284,7 +297,10 @@ class HybridSearcher:
 
     def _score_articles(self, query: str, restrict_to: Sequence[str] | None) -> list[ArticleHit]:
         """Every article the dense or the lexical signal reaches, with its fused score (unsorted)."""
-        chunk_scores = self._dense(self.embed_query(query), restrict_to)
+        vectors = self.embed_query(query)
+        chunk_scores = self._dense(vectors, restrict_to)
+        head_weight = self.params.topic_head_weight if self.topic_head is not None else 0.0
+        topic_probability = self.topic_head.probabilities(mean_vector(vectors)) if self.topic_head is not None else {}
         per_article: dict[str, list[tuple[float, str]]] = defaultdict(list)
         for cid, score in chunk_scores.items():
             per_article[self.meta[cid]["article_id"]].append((score, cid))
@@ -320,7 +336,9 @@ class HybridSearcher:
             dense = scored[0][0]
             if len(scored) > 1:
                 dense += self.params.second_section_weight * (scored[1][0] - scored[0][0] * 0.5)
+            info = self.articles[aid]
             score = dense + lexical_weight * lexical.get(aid, 0.0)
+            score += head_weight * topic_probability.get(info["topic"], 0.0)
             # Phrasings count toward the score but are not sections a reader could be shown.
             shown = [(s, cid) for s, cid in scored if self.meta[cid]["role"] != PHRASING_ROLE][:3]
             if not shown:
@@ -328,7 +346,6 @@ class HybridSearcher:
             sections = [
                 SectionHit(cid, self.meta[cid]["role"], self.meta[cid]["heading"], round(s, 4)) for s, cid in shown
             ]
-            info = self.articles[aid]
             hits.append(ArticleHit(aid, info["title"], info["topic"], round(score, 4), sections))
         return hits
 

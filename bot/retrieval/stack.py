@@ -17,7 +17,8 @@ from bot.retrieval.embeddings import (
     tuned_e5_path,
 )
 from bot.retrieval.index import active_collection_name, make_chroma_client
-from bot.retrieval.retriever import HybridSearcher
+from bot.retrieval.retriever import HybridSearcher, embed_windows
+from bot.retrieval.topic_head import TopicHead, build_topic_head, load_topic_head, mean_vector
 
 log = logging.getLogger(__name__)
 
@@ -64,13 +65,35 @@ def build_embeddings(settings: Settings) -> FusedEmbeddings:
     return FusedEmbeddings(parts)
 
 
+def build_topic_head_for(settings: Settings, *, force: bool = False) -> tuple[TopicHead, dict[str, Any] | None]:
+    """Train the topic head for the configured embeddings on the training queries (`bot models build`); a no-op
+    returning (head, None) when the head on disk is current."""
+    from bot.knowledge.library import load_library
+    from bot.retrieval.tune import training_queries
+
+    embeddings = build_embeddings(settings)
+    rows = training_queries(load_library(settings.knowledge_dir), settings.training_dir)
+    return build_topic_head(
+        settings.models_dir,
+        rows,
+        embeddings.name,
+        lambda text: mean_vector(embed_windows(embeddings, text)),
+        force=force,
+    )
+
+
 def open_searcher(settings: Settings, embeddings: Any | None = None) -> HybridSearcher:
     client = make_chroma_client(settings)
     name = active_collection_name(client)
     if not name:
         raise IndexNotReady("no search index yet: run `bot index`")
+    embeddings = embeddings or build_embeddings(settings)
     return HybridSearcher(
-        client, name, embeddings or build_embeddings(settings), lexical_cache=lexical_cache_dir(settings)
+        client,
+        name,
+        embeddings,
+        lexical_cache=lexical_cache_dir(settings),
+        topic_head=load_topic_head(settings.models_dir, embeddings.name) if settings.topic_head else None,
     )
 
 

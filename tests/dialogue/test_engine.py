@@ -157,12 +157,9 @@ def test_crisis_comes_before_anything_else(engine, message: str, kind: str) -> N
         assert any("総合労働相談コーナー" in r.name for r in answer.escalation.resources)
 
 
-# A close call today (eval dev split q060): the base retriever ranks another topic first, training newcomers second.
-MAYBE = (
-    "入社4年目、初めて後輩を持つことになった。トレーナーに任命されたけど、入ってきた子、指示待ちでメモも取らないし、"
-    "注意すると次の日から目を合わせてくれない。今どきの子にどこまで言っていいか分からない。キツく言ってハラスメント扱い"
-    "されたら怖いし、でも放置したら結局自分の仕事が増える。自分もちゃんと教わった経験がないから、どう育てればいいのか"
-)
+# A close call today (eval dev split q178): the retriever ranks handover first, mid-career onboarding (the writer's
+# topic) second, too close to answer without offering it.
+MAYBE = "前の会社ではリーダーだったのに、新しい職場では一番下っ端扱い。誰が何の担当かもまだわからない"
 
 
 def test_a_close_call_answers_and_offers_the_runners_up_one_tap_away(engine) -> None:
