@@ -56,6 +56,9 @@ def test_a_question_asking_whether_is_not_answered_with_the_wording() -> None:
     # 「メールで伝えてもいい？」 asks whether, 「どう切り出せばいい？」 asks for words: different questions.
     assert _ask_kinds("退職って、メールで伝えてもいいんですか？") == {"whether"}
     assert _ask_kinds("上司にはどう切り出せばいい？") == {"wording"}
+    # 「なんて説明すれば」 asks for the words too: it was answered by an item asking whether to quit (third blind set).
+    assert _ask_kinds("親の介護で早退が続いてて、職場になんて説明すればいい？") == {"wording"}
+    assert _ask_kinds("退職したいって上司に何て言えばいいの？") == {"wording"}
     assert "whether" not in _ask_kinds("何社くらい受ければいい？")
     assert "whether" not in _ask_kinds("入社前に聞いた条件と実際が違うときは？"), "an elliptic question asks what to do"
     assert "whether" not in _ask_kinds("どうしていいか分からない？")
