@@ -7,11 +7,11 @@ near-miss messages (`bot eval --calibrate`). The policy spends questions where t
   alternatives (LINE quick replies, widget chips), so a miss costs the user one tap instead of a wrong answer;
 - lost (confidence < CLARIFY_BELOW): ask one short question with the close topics as choices.
 The thresholds are chosen by measurement (`bot eval` prints the confident-wrong share and the ask/chip rate). On the
-dev messages (eval dev split + the writers' held-out queries, 434), with the topic head and the calibration refitted
-on them (the sweep: SURE 0.4-0.8 x spread 0.06/0.1/0.15): SURE 0.5 / spread 0.1 asks 8 % and leaves 12.7 % answered
-confidently wrong; 0.55 / 0.1 asks 12 % for 11.1 %; **0.6 / 0.1 asks 14 % for 10.6 %** (21 misses rescued by a
-chip); 0.65 / 0.15 asks 21 % for 9.4 %. 0.6 / 0.1 is the lowest confident-wrong share within the 15 % budget. (Before
-the topic head: 0.55 / 0.06 asked 13 % and left 15 % wrong.)
+dev messages (eval dev split + the writers' held-out queries, 585), with the topic head and the calibration refitted
+on them (the sweep: SURE 0.4-0.8 x spread 0.06/0.1): SURE 0.5 / spread 0.1 asks 9.6 % and leaves 12.5 % answered
+confidently wrong; 0.55 / 0.1 asks 12.6 % for 11.1 %; **0.6 / 0.1 asks 14.0 % for 10.4 %** (28 misses rescued by a
+chip); 0.65 / 0.1 asks 14.5 % for 10.1 %, 0.5 points of questions for 0.3 of wrong answers. (Before the topic head:
+0.55 / 0.06 asked 13 % and left 15 % wrong.)
 """
 
 from __future__ import annotations
