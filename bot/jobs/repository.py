@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Row, delete, func, insert, or_, select, text
@@ -18,6 +18,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bot.jobs.model import Posting
 from bot.store import schema
+from bot.store.base import utcnow
 from bot.store.sql import SQLStore
 
 P = schema.job_postings
@@ -25,10 +26,6 @@ L = schema.job_imports
 BIG_CHANGE = 5000  # postings: above this, an import reads all hashes at once and refreshes PostgreSQL's statistics
 CHUNK = 400  # rows per statement: SQLite allows 32766 bound variables, a posting has 20 columns
 UPDATED = [c.name for c in P.columns if c.name != "id"]
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)

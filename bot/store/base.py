@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field, field_validator
@@ -17,6 +17,12 @@ from pydantic import BaseModel, Field, field_validator
 if TYPE_CHECKING:
     from bot.store.conversations import Conversations
     from bot.store.desk import Desk
+
+
+def utcnow() -> datetime:
+    """Every time the store writes is timezone-aware UTC."""
+    return datetime.now(UTC)
+
 
 Role = Literal["user", "bot", "consultant"]
 ROLES: frozenset[str] = frozenset({"user", "bot", "consultant"})

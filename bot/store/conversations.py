@@ -8,13 +8,12 @@ same names are one-statement transactions over these.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Row, delete, exists, insert, or_, select
 
 from bot.store import schema
-from bot.store.base import ROLES, ConversationState, NotFound, Role, Turn, bounded_steps
+from bot.store.base import ROLES, ConversationState, NotFound, Role, Turn, bounded_steps, utcnow
 from bot.store.desk import HELD, Desk
 from bot.store.statements import insert_ignore, upsert
 
@@ -23,10 +22,6 @@ S = schema.conversation_states
 F = schema.feedback
 B = schema.bindings
 M = schema.message_log
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class Conversations:

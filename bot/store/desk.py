@@ -8,12 +8,13 @@ lives in process memory: every worker sees the same queue, sessions and lockouts
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import Connection, Row, delete, func, insert, or_, select, update
 
 from bot.store import schema
+from bot.store.base import utcnow
 from bot.store.statements import insert_ignore
 
 H = schema.handoffs
@@ -33,10 +34,6 @@ SUMMARY_MAX_CHARS = 1000
 NOTE_MAX_CHARS = 2000
 DETAIL_MAX_CHARS = 500
 HELD = "held"  # the message log's kind for a user's message stored for a consultant, not answered by the bot
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def channel_of(conversation_id: str) -> str:

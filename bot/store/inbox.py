@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Row, Select, and_, delete, func, or_, select, update
 
 from bot.store import schema
-from bot.store.base import InboxEvent
+from bot.store.base import InboxEvent, utcnow
 from bot.store.statements import insert_ignore, insert_ignore_many
 
 log = logging.getLogger(__name__)
@@ -31,10 +31,6 @@ I = schema.inbox  # noqa: E741 - reads like the table's role in the claim querie
 K = schema.sent_keys
 
 LockCandidates = Callable[[Select[Any]], Select[Any]]
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def _no_lock(stmt: Select[Any]) -> Select[Any]:

@@ -13,7 +13,6 @@ import logging
 from abc import ABC
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import Connection, Engine, Select, text
@@ -21,16 +20,11 @@ from sqlalchemy import Connection, Engine, Select, text
 from bot.store.base import AlreadyBound, ConversationState, InboxEvent, Role, Turn
 from bot.store.conversations import Conversations
 from bot.store.desk import Desk
-from bot.store.inbox import FORGOTTEN_KEY, Inbox, SentLedger
+from bot.store.inbox import Inbox, SentLedger
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_ATTEMPTS = 5
-__all__ = ["DEFAULT_MAX_ATTEMPTS", "FORGOTTEN_KEY", "SQLStore", "json_dumps", "utcnow"]
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def json_dumps(value: Any) -> str:
