@@ -55,9 +55,8 @@ class RetrievalParams:
     bm25_weight: float = 0.2
     # For messages typed in kana only, the embeddings see little; the reading index carries more of the score.
     kana_bm25_weight: float = 0.6
-    context_weight: float = (
-        1.0  # short follow-ups only; raised from 0.5 when the library was rewritten in general words
-    )
+    # Short follow-ups only; raised from 0.5 when the library was rewritten in general words.
+    context_weight: float = 1.0
     # The topic head's probability for an article's topic, added to its fused score (see bot.retrieval.topic_head):
     # chosen on the dev messages with the head's C.
     topic_head_weight: float = 0.5
@@ -299,7 +298,7 @@ class HybridSearcher:
         """Every article the dense or the lexical signal reaches, with its fused score (unsorted)."""
         vectors = self.embed_query(query)
         chunk_scores = self._dense(vectors, restrict_to)
-        head_weight = self.params.topic_head_weight if self.topic_head is not None else 0.0
+        # Without a head every topic's probability is 0: the fused search alone.
         topic_probability = self.topic_head.probabilities(mean_vector(vectors)) if self.topic_head is not None else {}
         per_article: dict[str, list[tuple[float, str]]] = defaultdict(list)
         for cid, score in chunk_scores.items():
@@ -338,7 +337,7 @@ class HybridSearcher:
                 dense += self.params.second_section_weight * (scored[1][0] - scored[0][0] * 0.5)
             info = self.articles[aid]
             score = dense + lexical_weight * lexical.get(aid, 0.0)
-            score += head_weight * topic_probability.get(info["topic"], 0.0)
+            score += self.params.topic_head_weight * topic_probability.get(info["topic"], 0.0)
             # Phrasings count toward the score but are not sections a reader could be shown.
             shown = [(s, cid) for s, cid in scored if self.meta[cid]["role"] != PHRASING_ROLE][:3]
             if not shown:
