@@ -6,6 +6,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from bot.cli import _EXTRA_COMMANDS
 from bot.config import get_settings
@@ -24,7 +25,11 @@ def _models_build(args: argparse.Namespace) -> int:
         print(f"embedding model ready at {target}", file=sys.stderr)
     else:
         print(f"built embedding model at {target} in {time.perf_counter() - start:.1f} s", file=sys.stderr)
-    return _build_crisis_head(force=args.force) or _build_topic_head(force=args.force)
+    return (
+        _build_crisis_head(force=args.force)
+        or _build_topic_head(force=args.force)
+        or _build_article_head(force=args.force)
+    )
 
 
 def _models_tune(args: argparse.Namespace) -> int:
@@ -55,17 +60,30 @@ def _build_tuned_e5(*, force: bool) -> int:
 def _build_topic_head(*, force: bool) -> int:
     """The topic head over the fused query vector (seconds; skipped when up to date). See bot.retrieval.topic_head."""
     from bot.retrieval.stack import build_topic_head_for
+    from bot.retrieval.topic_head import HEAD_DIR_NAME
+
+    return _report_head("topic head", "topics", HEAD_DIR_NAME, build_topic_head_for(get_settings(), force=force)[1])
+
+
+def _build_article_head(*, force: bool) -> int:
+    """The article head: which of a topic's articles fits the situation (seconds; skipped when up to date)."""
+    from bot.retrieval.stack import build_article_head_for
+    from bot.retrieval.topic_head import ARTICLE_HEAD_DIR_NAME
+
+    report = build_article_head_for(get_settings(), force=force)[1]
+    return _report_head("article head", "articles", ARTICLE_HEAD_DIR_NAME, report)
+
+
+def _report_head(what: str, classes: str, folder: str, report: dict[str, Any] | None) -> int:
     from bot.retrieval.topic_head import head_dir
 
-    settings = get_settings()
-    _, report = build_topic_head_for(settings, force=force)
-    target = head_dir(settings.models_dir)
+    target = head_dir(get_settings().models_dir, folder)
     if report is None:
-        print(f"topic head ready at {target}", file=sys.stderr)
+        print(f"{what} ready at {target}", file=sys.stderr)
     else:
         print(
-            f"trained topic head at {target} in {report['seconds']} s ({report['rows']} rows, {report['topics']} "
-            f"topics, training accuracy {report['train_accuracy']})",
+            f"trained {what} at {target} in {report['seconds']} s ({report['rows']} rows, {report['classes']} "
+            f"{classes}, training accuracy {report['train_accuracy']})",
             file=sys.stderr,
         )
     return 0

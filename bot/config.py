@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     embedding_tuned: bool = Field(default=False, alias="EMBEDDING_TUNED")
     # The topic head (`bot models build`) adds its topic probability to the search's scores; off: the search alone.
     topic_head: bool = Field(default=True, alias="TOPIC_HEAD")
+    # Which of a topic's articles fits the message's situation (bot.retrieval.topic_head, the article head).
+    article_head: bool = Field(default=True, alias="ARTICLE_HEAD")
     # Where `bot models build` keeps tuned weights by fingerprint, outside the checkout, so a fresh clone on the same
     # machine (CI) copies them instead of training again; empty turns the cache off.
     tune_cache_dir: Path | None = Field(

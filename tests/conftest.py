@@ -37,7 +37,7 @@ def index_settings():
     from bot.retrieval.e5_build import build_e5_model
     from bot.retrieval.embeddings import default_e5_path
     from bot.retrieval.index import build_index, make_chroma_client
-    from bot.retrieval.stack import build_embeddings, build_topic_head_for
+    from bot.retrieval.stack import build_article_head_for, build_embeddings, build_topic_head_for
     from bot.safety.head_build import build_head, training_dir
 
     settings = Settings(DATA_DIR=DATA, KNOWLEDGE_DIR=KNOWLEDGE)
@@ -46,6 +46,7 @@ def index_settings():
         settings.models_dir, training_dir(ROOT / "training")
     )  # the crisis head: a no-op when `make prepare` built it
     build_topic_head_for(settings)  # a no-op when `make prepare` built it
+    build_article_head_for(settings)  # likewise
     # Incremental: a no-op when `make prepare` already indexed this library.
     build_index(make_chroma_client(settings), library_chunks(load_library(KNOWLEDGE)), build_embeddings(settings))
     return settings

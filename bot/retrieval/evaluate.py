@@ -293,3 +293,33 @@ def format_reports(reports: Sequence[Report], split: str) -> str:
         for topic, misses in reports[0].misses.items():
             lines.append(f"  {topic}: {', '.join(misses)}")
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class ArticleChoiceRow:
+    ref: str
+    topic: str
+    article: str  # the article a labeller chose for the message's situation among its topic's articles
+    text: str
+
+
+def load_article_choice(path: Path) -> list[ArticleChoiceRow]:
+    """eval/article_choice.tsv: dev messages of topics with several articles, each labelled with the article whose
+    situation fits (by a labeller subagent who saw the messages and one line per article, never the heads)."""
+    with path.open(encoding="utf-8") as f:
+        return [
+            ArticleChoiceRow(r["ref"], r["topic"], r["article"], r["text"])
+            for r in csv.DictReader(f, delimiter="\t")
+            if r.get("text") and r.get("article") and r["article"] != "none"
+        ]
+
+
+def article_choice_accuracy(searcher: HybridSearcher, rows: Sequence[ArticleChoiceRow]) -> float:
+    """How often the first of the labelled topic's articles in the results is the labelled article: the choice among
+    a topic's situations, apart from whether the topic itself came first."""
+    right = 0
+    for row in rows:
+        hits = searcher.search(row.text, k=10).articles
+        first = next((h.article_id for h in hits if h.topic == row.topic), None)
+        right += first == row.article
+    return right / max(len(rows), 1)

@@ -60,6 +60,9 @@ class RetrievalParams:
     # The topic head's probability for an article's topic, added to its fused score (see bot.retrieval.topic_head):
     # chosen on the dev messages with the head's C.
     topic_head_weight: float = 0.5
+    # The article head's share among a topic's articles, added to their fused scores to order them within the topic
+    # (the topic's scores themselves are kept, so topic recall does not move; see _order_within_topics).
+    article_head_weight: float = 0.5
 
 
 @dataclass
@@ -171,9 +174,11 @@ class HybridSearcher:
         calibration: Calibration | None = None,
         lexical_cache: Path | None = None,
         topic_head: TopicHead | None = None,
+        article_head: TopicHead | None = None,
     ) -> None:
         collection = client.get_collection(collection_name, embedding_function=None)
         self.topic_head = topic_head
+        self.article_head = article_head
         self.collection = collection
         self.collection_name = collection_name
         self.embeddings = embeddings
@@ -346,7 +351,33 @@ class HybridSearcher:
                 SectionHit(cid, self.meta[cid]["role"], self.meta[cid]["heading"], round(s, 4)) for s, cid in shown
             ]
             hits.append(ArticleHit(aid, info["title"], info["topic"], round(score, 4), sections))
+        if self.article_head is not None and self.params.article_head_weight > 0:
+            _order_within_topics(
+                hits, self.article_head.probabilities(mean_vector(vectors)), self.params.article_head_weight
+            )
         return hits
+
+
+def _order_within_topics(hits: list[ArticleHit], article_probability: dict[str, float], weight: float) -> None:
+    """Reorder each topic's articles by their fused score plus the article head's share among them, keeping the
+    topic's own scores: the best-scored article of a topic may change, the topic's best score and so every topic's
+    rank does not. A topic's articles serve different situations of one worry (before and after a transfer), which
+    its search scores barely tell apart (both share the topic's words); the head learnt the situations' own words."""
+    by_topic: dict[str, list[ArticleHit]] = defaultdict(list)
+    for hit in hits:
+        by_topic[hit.topic].append(hit)
+    for group in by_topic.values():
+        if len(group) < 2:
+            continue
+        total = sum(article_probability.get(h.article_id, 0.0) for h in group)
+        if total <= 0:
+            continue
+        scores = sorted((h.score for h in group), reverse=True)
+        ordered = sorted(
+            group, key=lambda h: h.score + weight * article_probability.get(h.article_id, 0.0) / total, reverse=True
+        )
+        for hit, score in zip(ordered, scores, strict=True):
+            hit.score = score
 
 
 class ArticleRetriever(BaseRetriever):

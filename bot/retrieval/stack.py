@@ -18,7 +18,14 @@ from bot.retrieval.embeddings import (
 )
 from bot.retrieval.index import active_collection_name, make_chroma_client
 from bot.retrieval.retriever import HybridSearcher, embed_windows
-from bot.retrieval.topic_head import TopicHead, build_topic_head, load_topic_head, mean_vector
+from bot.retrieval.topic_head import (
+    ARTICLE_HEAD_DIR_NAME,
+    HEAD_DIR_NAME,
+    TopicHead,
+    build_topic_head,
+    load_topic_head,
+    mean_vector,
+)
 
 log = logging.getLogger(__name__)
 
@@ -71,15 +78,26 @@ def build_topic_head_for(settings: Settings, *, force: bool = False) -> tuple[To
     from bot.knowledge.library import load_library
     from bot.retrieval.tune import training_queries
 
-    embeddings = build_embeddings(settings)
     rows = training_queries(load_library(settings.knowledge_dir), settings.training_dir)
-    return build_topic_head(
-        settings.models_dir,
-        rows,
-        embeddings.name,
-        lambda text: mean_vector(embed_windows(embeddings, text)),
-        force=force,
-    )
+    return _build_head(settings, rows, HEAD_DIR_NAME, force=force)
+
+
+def build_article_head_for(settings: Settings, *, force: bool = False) -> tuple[TopicHead, dict[str, Any] | None]:
+    """Train the article head (which of a topic's articles fits the situation) on each article's own words
+    (`bot models build`); a no-op returning (head, None) when the head on disk is current."""
+    from bot.knowledge.library import load_library
+    from bot.retrieval.tune import article_rows
+
+    rows = article_rows(load_library(settings.knowledge_dir), settings.training_dir)
+    return _build_head(settings, rows, ARTICLE_HEAD_DIR_NAME, force=force)
+
+
+def _build_head(
+    settings: Settings, rows: list[tuple[str, str]], name: str, *, force: bool
+) -> tuple[TopicHead, dict[str, Any] | None]:
+    embeddings = build_embeddings(settings)
+    vectorize = lambda text: mean_vector(embed_windows(embeddings, text))  # noqa: E731
+    return build_topic_head(settings.models_dir, rows, embeddings.name, vectorize, force=force, name=name)
 
 
 def open_searcher(settings: Settings, embeddings: Any | None = None) -> HybridSearcher:
@@ -94,6 +112,11 @@ def open_searcher(settings: Settings, embeddings: Any | None = None) -> HybridSe
         embeddings,
         lexical_cache=lexical_cache_dir(settings),
         topic_head=load_topic_head(settings.models_dir, embeddings.name) if settings.topic_head else None,
+        article_head=(
+            load_topic_head(settings.models_dir, embeddings.name, ARTICLE_HEAD_DIR_NAME)
+            if settings.article_head
+            else None
+        ),
     )
 
 

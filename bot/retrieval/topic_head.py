@@ -10,6 +10,12 @@ Its probability for a topic is added to the fused score of that topic's articles
 Built by `bot models build` after the embedding model, in seconds (scikit-learn's LogisticRegression, deterministic
 lbfgs); skipped when the fingerprint of the training rows, the embedding model and the recipe matches the head on disk.
 A head trained on another embedding model is not loaded (the search then runs without it).
+
+The same linear head, trained with article ids as its classes, is the **article head**: where a topic has articles for
+different situations (before and after a transfer; a sick-leave and a parental-leave return), it chooses among the
+topic's articles (`HybridSearcher` reorders a topic's articles by it and never moves a topic). Its rows are each
+article's own words for its situation (`article_rows`): its consultation, title, phrasings, Q&A questions and item
+titles.
 """
 
 from __future__ import annotations
@@ -28,13 +34,14 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 HEAD_DIR_NAME = "topic-head"
+ARTICLE_HEAD_DIR_NAME = "article-head"
 # C chosen on the dev messages (eval dev split + the writers' held-out queries, 434): 1, 4 and 16 were tried with head
 # weights 0-1; C 16 with weight 0.5 and C 4 with weight 1.0 tied on the combined R@1, C 16 had the higher eval-dev R@1.
 RECIPE: dict[str, Any] = {"C": 16.0, "max_iter": 3000, "version": 1}
 
 
-def head_dir(models_dir: Path) -> Path:
-    return models_dir / HEAD_DIR_NAME
+def head_dir(models_dir: Path, name: str = HEAD_DIR_NAME) -> Path:
+    return models_dir / name
 
 
 def mean_vector(windows: np.ndarray) -> np.ndarray:
@@ -81,9 +88,9 @@ def embedding_key(embedding_name: str) -> str:
     return "+".join(part.rstrip("/").rsplit("/", 1)[-1] for part in embedding_name.split("+"))
 
 
-def load_topic_head(models_dir: Path, embedding_name: str) -> TopicHead | None:
+def load_topic_head(models_dir: Path, embedding_name: str, name: str = HEAD_DIR_NAME) -> TopicHead | None:
     """The head on disk when it was trained on `embedding_name`; None otherwise (the search runs without it)."""
-    folder = head_dir(models_dir)
+    folder = head_dir(models_dir, name)
     if not (folder / "card.json").is_file():
         return None
     try:
@@ -111,14 +118,15 @@ def build_topic_head(
     vectorize: Callable[[str], np.ndarray],
     *,
     force: bool = False,
+    name: str = HEAD_DIR_NAME,
 ) -> tuple[TopicHead, dict[str, Any] | None]:
-    """Train on (text, topic) rows with `vectorize` (a message -> its unit query vector); None as the report when the
-    head on disk is already current."""
+    """Train on (text, label) rows with `vectorize` (a message -> its unit query vector); None as the report when the
+    head on disk is already current. `name`: the folder under `models_dir` (the topic head's or the article head's)."""
     from sklearn.linear_model import LogisticRegression
 
-    folder = head_dir(models_dir)
+    folder = head_dir(models_dir, name)
     wanted = fingerprint(rows, embedding_name)
-    current = load_topic_head(models_dir, embedding_name)
+    current = load_topic_head(models_dir, embedding_name, name)
     if current is not None and current.fingerprint == wanted and not force:
         return current, None
     started = time.perf_counter()
@@ -136,6 +144,6 @@ def build_topic_head(
     )
     head.save(folder)
     accuracy = float(np.mean(model.predict(vectors) == np.asarray(labels)))
-    report = {"rows": len(ordered), "topics": len(head.classes), "train_accuracy": round(accuracy, 3)}
+    report = {"rows": len(ordered), "classes": len(head.classes), "train_accuracy": round(accuracy, 3)}
     report["seconds"] = round(time.perf_counter() - started, 1)
     return head, report

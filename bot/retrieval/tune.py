@@ -65,7 +65,7 @@ DEV_SHARE = 5  # one writer query in five is held out: the dev split the confide
 
 
 def query_split(text: str) -> str:
-    """"dev" or "train", fixed by the text itself (no file order or seed can move a query between them)."""
+    """ "dev" or "train", fixed by the text itself (no file order or seed can move a query between them)."""
     return "dev" if int(hashlib.sha256(text.encode()).hexdigest(), 16) % DEV_SHARE == 0 else "train"
 
 
@@ -87,6 +87,26 @@ def training_queries(articles: list[Article], training_dir: Path) -> list[tuple[
         out += [(item.title, topic) for item in (qa.items if qa else [])]
     # A phrasing or Q&A question can repeat a held-out message word for word (Q&A items were written from the writers'
     # questions): the dev split stays unseen.
+    held_out = {text for _, text in read_queries(training_dir, "dev")}
+    return sorted({row for row in out if row[0] not in held_out}, key=lambda row: (row[1], row[0]))
+
+
+def article_rows(articles: list[Article], training_dir: Path) -> list[tuple[str, str]]:
+    """(text, article id) for the article head: each article's own words for the situation it serves — its
+    consultation, title, phrasings, Q&A questions and the titles of its factors and steps. Only topics with more than
+    one article need choosing among, but every article is a class so one head serves any library."""
+    out: list[tuple[str, str]] = []
+    for article in articles:
+        texts = [article.title, *article.phrasings]
+        for role in (Role.CONSULTATION, Role.QA, Role.ANALYSIS, Role.ACTION_PLAN):
+            section = article.section(role)
+            if section is None:
+                continue
+            if role is Role.CONSULTATION and section.text.strip():
+                texts.append(section.text.strip())
+            texts += [item.title for item in section.items if item.title]
+            texts += [item.title for step in section.steps for item in step.items if item.title]
+        out += [(text, article.id) for text in texts if text]
     held_out = {text for _, text in read_queries(training_dir, "dev")}
     return sorted({row for row in out if row[0] not in held_out}, key=lambda row: (row[1], row[0]))
 

@@ -28,7 +28,7 @@ def test_the_head_builds_reproducibly_and_is_skipped_when_current(minilm_setting
     (training / "queries.tsv").write_text("\n".join(kept) + "\n", encoding="utf-8")
     settings = minilm_settings.model_copy(update={"training_dir": tmp_path / "training"})
     first, report = build_topic_head_for(settings)
-    assert report is not None and report["topics"] == len(SUBSET) and report["rows"] > 100
+    assert report is not None and report["classes"] == len(SUBSET) and report["rows"] > 100
     _, skipped = build_topic_head_for(settings)
     assert skipped is None, "a current head is not trained again"
     rebuilt, forced = build_topic_head_for(settings, force=True)
