@@ -37,7 +37,15 @@ TokenCallback = Callable[[str], None]
 CRISIS_ONLY = frozenset({"suicide", "self-harm", "mental"})
 # A severe-harassment escalation keeps the retrieved article when it is about one of these; else the harassment one.
 HARASSMENT_TOPICS = frozenset({"power-harassment", "coworker-relations", "customer-complaints", "women-career"})
-LABOUR_TOPICS = frozenset({"labor-rights", "layoff", "overwork"})
+# Topics whose articles carry the labour-law information an escalation about it shows (notice periods, care leave,
+# equal treatment): a labour-law escalation keeps their best article rather than switching to labor-rights.
+LABOUR_TOPICS = frozenset({"labor-rights", "layoff", "overwork", "resignation", "caregiving-balance", "women-career"})
+# An escalation's topic when no article of it ranked for the message: its general article (the others serve
+# particular situations: part-time and contract workers' rights).
+TOPIC_FALLBACK_ARTICLES = {
+    "labor-rights": "labor-rights-unpaid-overtime",
+    "power-harassment": "power-harassment-yelling-boss",
+}
 MAX_CHOICES = 4
 # A clarifying question offers the topics retrieval found close to the best one (a choice far below it is noise)...
 CLARIFY_SPREAD = 0.08
@@ -76,8 +84,12 @@ class AnswerComposer:
     def follow_ups(self, article: Article, *, full: bool = False) -> list[str]:
         return self.grounded.follow_ups(article, full=full)
 
-    def article_for_topic(self, topic: str) -> Article | None:
-        return next((a for a in self.articles.values() if a.topic == topic), None)
+    def article_for_topic(self, topic: str, retrieval: RetrievalResult | None = None) -> Article | None:
+        """The topic's article that ranked best for the message; when none ranked, the topic's general article (a
+        topic can have articles for different situations, and the first by file name is not the general one)."""
+        ranked = next((h.article_id for h in retrieval.articles if h.topic == topic), None) if retrieval else None
+        found = self.articles.get(ranked or TOPIC_FALLBACK_ARTICLES.get(topic, ""))
+        return found or next((a for a in self.articles.values() if a.topic == topic), None)
 
     # ----- advice ---------------------------------------------------------------------------------------------------
     def advice_stream(
@@ -170,10 +182,10 @@ class AnswerComposer:
         if kind == "labor-law":
             if best is not None and best.topic in LABOUR_TOPICS:
                 return best.article_id
-            article = self.article_for_topic("labor-rights")
+            article = self.article_for_topic("labor-rights", retrieval)
             return article.id if article else None
         if kind == "harassment-severe" and (best is None or best.topic not in HARASSMENT_TOPICS):
-            article = self.article_for_topic("power-harassment")
+            article = self.article_for_topic("power-harassment", retrieval)
             return article.id if article else None
         return None
 

@@ -139,7 +139,9 @@ def test_a_marked_example_is_shown_only_to_someone_who_shares_its_case(engine) -
     assert examples, "the handover article carries marked examples"
     theirs = "前任が入院して連絡がとれないうえ、毎年の入札の締切も近いのに何も分かりません"
     other = "前任者が急に辞めて、引き継ぎもないまま顧客を任されました"
-    for message, shown in ((theirs, True), (other, False)):
+    # Everyday words the example also uses (毎年, 時期, 電話) do not make its case theirs.
+    common = "前任者が急に辞めて、毎年この時期は電話が多いのに、引き継ぎもないまま顧客を任されました"
+    for message, shown in ((theirs, True), (other, False), (common, False)):
         first = engine.answer_once(message)
         assert first.cited[0] == article.id
         more = engine.composer.more(article, message, engine.searcher.search(message))
