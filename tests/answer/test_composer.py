@@ -98,6 +98,9 @@ def test_situations_need_the_worker_living_them() -> None:
     assert read_signals("部下との面談のコツは？", lexicon).situations == ()
     assert "長い時間働き続けている" in read_signals("毎日終電まで残業してます", lexicon).situations
     assert "今の職場を続けるかどうか考えている" in read_signals("正直もう辞めたい", lexicon).situations
+    # Someone who already said it has decided; they are being held back, not weighing it.
+    told = read_signals("3か月前に辞めたいと伝えたのに、後任が決まるまで待てと言われています", lexicon)
+    assert "今の職場を続けるかどうか考えている" not in told.situations
 
 
 def test_the_llm_composer_streams_the_opening_and_keeps_curated_answers_as_written(engine) -> None:
