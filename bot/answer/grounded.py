@@ -277,6 +277,12 @@ def echo_of(message: str, pick: str | None = None) -> str:
     first = re.sub(r"[。！？!?、,.…〜~w笑]+$", "", first).replace("「", "『").replace("」", "』")
     if len(first) <= ECHO_CHARS:
         return first
+    if pick is not None:
+        # A question quoted back is its asking clause (「…んですが、残業って月何時間を超えたら多すぎ？」 → the part after
+        # the comma), not the background that opens the sentence.
+        clause = re.split(r"[、,]", first)[-1].strip()
+        if 6 <= len(clause) <= ECHO_CHARS + 8:
+            return clause
     cut = max(first.rfind("、", 0, ECHO_CHARS), first.rfind(" ", 0, ECHO_CHARS))
     return first[:cut] if cut >= 8 else first[: ECHO_CHARS - 1] + "…"
 
@@ -535,7 +541,8 @@ class GroundedComposer:
             situation_analysis=analysis_points,
             action_plan=groups,
             career_strategy=[StrategyPoint(title=i.title, detail=shown(i.detail)) for i in strategy_items],
-            legal_points=legal[:MAX_LEGAL_POINTS],
+            # A legal sentence the direct reply already states is not repeated under 法律のポイント.
+            legal_points=[p for p in legal if direct is None or p not in direct.answer][:MAX_LEGAL_POINTS],
             follow_ups=self.follow_ups(article, full=full),
             cited=cited,
         )

@@ -103,6 +103,12 @@ def test_situations_need_the_worker_living_them() -> None:
     assert "今の職場を続けるかどうか考えている" not in told.situations
 
 
+def test_a_question_is_quoted_back_by_its_asking_clause() -> None:
+    lexicon = load_lexicon(engine_prompts())
+    signals = read_signals("毎日残業してるんですが、残業って月何時間を超えたら多すぎなんですか？", lexicon)
+    assert signals.echo == "残業って月何時間を超えたら多すぎなんですか"
+
+
 def test_the_llm_composer_streams_the_opening_and_keeps_curated_answers_as_written(engine) -> None:
     opening = "締切 に 追われて 大変 でしたね。"
     reply = json.dumps(
