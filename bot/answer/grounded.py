@@ -22,7 +22,7 @@ from bot.answer.footnotes import source_name, with_sources
 from bot.answer.model import ActionGroup, AnalysisPoint, Answer, DirectAnswer, Source, StrategyPoint
 from bot.answer.prompts import Lexicon, Situation, load_lexicon, load_replies
 from bot.answer.render import render_text
-from bot.knowledge.model import Article, Item, Role
+from bot.knowledge.model import Article, Item, Role, Step
 from bot.retrieval.retriever import RetrievalResult
 from bot.retrieval.tokenize_ja import get_tokenizer
 
@@ -100,6 +100,7 @@ def first_sentence(text: str) -> str:
 # they leave the item and are shown whole, in their own short section (`legal_points`), once each.
 LAW_SOURCE_HOST = "laws.e-gov.go.jp"
 MAX_LEGAL_POINTS = 3
+BRIEF_LEGAL_POINTS = 1  # a short message's first answer; 「もっと詳しく」 shows the rest
 
 
 _SOURCE_NOTE = re.compile(r"（出典：([^）]*)）")
@@ -212,6 +213,8 @@ _ASK_KINDS = {
     "when": re.compile(r"いつ(?!も)|タイミング|何か月前|何ヶ月前"),
     "first": re.compile(r"何から|まず何|最初に何"),
     "late": re.compile(r"遅(?:い|すぎ|く(?:な|は))|手遅れ|今からでも"),
+    # Which of two (「退職届と退職願、どっちを出せばいい？」) is not when or how much (「何か月前に言えばいい？」).
+    "choice": re.compile(r"どっち|どちら|それとも"),
     "wording": re.compile(
         r"(?:どう|なんて|何て|なんと|何と)(?:言|伝|話|切り出|断|謝|説明|答|書)|言い方|伝え方|切り出し方|断り方|書き方"
     ),
@@ -367,6 +370,16 @@ def read_signals(message: str, lexicon: Lexicon) -> Signals:
     )
 
 
+def _brief_steps(steps: list[Step], ranker: ItemRanker, signals: Signals) -> list[Step]:
+    """A short message's steps: the plan's first step (what the others build on), then the steps whose items speak
+    most to the message, shown in the article's order. With nothing to tell them apart, the first steps."""
+    if len(steps) <= BRIEF_GROUPS:
+        return steps
+    relevance = [max((ranker.score(i, signals) for i in step.items), default=0.0) for step in steps[1:]]
+    ranked = sorted(range(1, len(steps)), key=lambda k: (-relevance[k - 1], k))[: BRIEF_GROUPS - 1]
+    return [steps[0], *(steps[k] for k in sorted(ranked))]
+
+
 def _ordered(items: list[Item], ranker: ItemRanker, signals: Signals) -> list[Item]:
     """Most relevant first; ties keep the article's own order (the curated reasoning order)."""
     scored = [(ranker.score(item, signals), -i, item) for i, item in enumerate(items)]
@@ -482,15 +495,19 @@ class GroundedComposer:
             return f"{item.title}：{detail}" if item.title else detail
 
         brief = not full and len("".join(message.split())) < BRIEF_BELOW_CHARS
-        direct = (
-            None
-            if full
-            else (
-                self.direct_answer(article, signals)
-                or self.wording_answer(article, signals)
-                or self.plan_summary(article, message, signals)
-            )
-        )
+        sibling: Article | None = None
+        direct = None if full else self.direct_answer(article, signals)
+        if direct is None and not full:
+            # A question the cited article's items do not ask, asked word for word by another article of its topic (a
+            # notice period asked by someone the held-back article fits): that item answers, and its article is cited.
+            for other in self.articles.values():
+                if other.topic == article.topic and other.id != article.id:
+                    direct = self.direct_answer(other, signals, related=False)
+                    if direct is not None:
+                        sibling = other
+                        break
+        if direct is None and not full:
+            direct = self.wording_answer(article, signals) or self.plan_summary(article, message, signals)
         analysis = article.section(Role.ANALYSIS)
         factors = _ordered(analysis.items, self.ranker, signals) if analysis else []
         if not full:
@@ -499,7 +516,7 @@ class GroundedComposer:
 
         groups: list[ActionGroup] = []
         plan = article.section(Role.ACTION_PLAN)
-        for step in (plan.steps[:BRIEF_GROUPS] if brief else plan.steps) if plan else []:
+        for step in (_brief_steps(plan.steps, self.ranker, signals) if brief else plan.steps) if plan else []:
             items = step.items
             if brief:
                 items = _ordered(step.items, self.ranker, signals)[:1]
@@ -512,6 +529,8 @@ class GroundedComposer:
 
         extra = self._mixed_worry_step(article, retrieval, signals) if not full and article_id is None else None
         cited = [article.id]
+        if sibling is not None:
+            cited.append(sibling.id)
         if extra is not None:
             other, group = extra
             groups.append(group)
@@ -520,7 +539,8 @@ class GroundedComposer:
         strategy = article.section(Role.STRATEGY)
         strategy_items = strategy.items if strategy else []
         if not full:
-            strategy_items = strategy_items[: BRIEF_STRATEGY if brief else MAX_STRATEGY]
+            # A short question answered directly is what they came for: the strategy waits for 「もっと詳しく」.
+            strategy_items = strategy_items[: (BRIEF_STRATEGY - (direct is not None)) if brief else MAX_STRATEGY]
 
         analysis_points = [AnalysisPoint(title=i.title, detail=shown(i.detail)) for i in factors]
         sources = self.sources(retrieval)
@@ -542,7 +562,9 @@ class GroundedComposer:
             action_plan=groups,
             career_strategy=[StrategyPoint(title=i.title, detail=shown(i.detail)) for i in strategy_items],
             # A legal sentence the direct reply already states is not repeated under 法律のポイント.
-            legal_points=[p for p in legal if direct is None or p not in direct.answer][:MAX_LEGAL_POINTS],
+            legal_points=[p for p in legal if direct is None or p not in direct.answer][
+                : BRIEF_LEGAL_POINTS if brief else MAX_LEGAL_POINTS
+            ],
             follow_ups=self.follow_ups(article, full=full),
             cited=cited,
         )
@@ -561,7 +583,9 @@ class GroundedComposer:
         detail = "".join([general, *self.fitting_examples(examples, general, signals)])
         return f"{item.title}：{detail}" if item.title else detail
 
-    def direct_answer(self, article: Article, signals: Signals, *, loose: bool = False) -> DirectAnswer | None:
+    def direct_answer(
+        self, article: Article, signals: Signals, *, loose: bool = False, related: bool = True
+    ) -> DirectAnswer | None:
         """The article's Q&A item that answers the question the message asks, when one clearly does. `loose`: a
         question asked about the article under discussion (「断られたらどうする？」) needs less shared wording, as the
         conversation already placed it, and counts even without a question mark's sentence.
@@ -583,10 +607,11 @@ class GroundedComposer:
             if found is not None and (best is None or found[0] > best[0]):
                 best = found
         if best is None:
-            related = self._related_item(signals, qa.items)
-            if related is None:
+            # `related`: also an item whose question and answer, read as a passage, answer it (the cited article only).
+            passage = self._related_item(signals, qa.items) if related else None
+            if passage is None:
                 return None  # none of the article's questions is this one: the plan answers it instead
-            return DirectAnswer(question=related.title, answer=related.detail)
+            return DirectAnswer(question=passage.title, answer=passage.detail)
         return DirectAnswer(question=best[1].title, answer=best[1].detail)
 
     def _related_item(self, signals: Signals, items: list[Item]) -> Item | None:

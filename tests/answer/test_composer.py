@@ -176,3 +176,13 @@ def test_an_opening_suggests_a_doctor_when_the_body_speaks_and_not_otherwise(eng
     assert tired.kind == "advice" and line in tired.empathy and "産業医" in tired.empathy
     plain = engine.answer_once("部下との面談ってどう進めればいい？")
     assert line not in plain.empathy
+
+
+def test_a_question_another_article_of_the_topic_asks_is_answered_from_it_and_cited(engine) -> None:
+    # The held-back article fits someone told 「後任が決まるまで」; its sibling holds the notice-period item.
+    message = "退職って何か月前に言えばいいんですか？"
+    retrieval = engine.searcher.search(message)
+    answer = engine.composer.grounded.advice(message, retrieval, article_id="resignation-held-back")
+    assert answer.direct_answer is not None and "何か月前" in answer.direct_answer.question
+    assert answer.cited == ["resignation-held-back", "resignation-telling-boss"]
+    assert "「辞めます」が言い出せない" in answer.text  # the source of the reply is named
