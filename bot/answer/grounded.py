@@ -539,8 +539,7 @@ class GroundedComposer:
         strategy = article.section(Role.STRATEGY)
         strategy_items = strategy.items if strategy else []
         if not full:
-            # A short question answered directly is what they came for: the strategy waits for 「もっと詳しく」.
-            strategy_items = strategy_items[: (BRIEF_STRATEGY - (direct is not None)) if brief else MAX_STRATEGY]
+            strategy_items = strategy_items[: BRIEF_STRATEGY if brief else MAX_STRATEGY]
 
         analysis_points = [AnalysisPoint(title=i.title, detail=shown(i.detail)) for i in factors]
         sources = self.sources(retrieval)
