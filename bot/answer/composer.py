@@ -34,7 +34,15 @@ from bot.safety.helplines import build_escalation, resources_for
 TokenCallback = Callable[[str], None]
 
 # Crisis kinds: the calm message and help lines only, no career advice mixed in.
-CRISIS_ONLY = frozenset({"suicide", "self-harm", "mental"})
+# Crises whose help lines stand alone. Exhaustion and low mood (`mental`) get theirs first and then the curated advice
+# on resting and seeing a doctor: the fourth blind set's reviewers read help lines alone, for people asking whether to
+# take sick leave, as an answer to someone else.
+CRISIS_ONLY = frozenset({"suicide", "self-harm"})
+MENTAL_TOPICS = frozenset({"burnout", "overwork", "returning-from-leave"})
+# A check-in is possible danger, not an emergency: the emergency number waits for an escalation (clear danger); the
+# check-in offers the police's consultation line and the labour bureau (verbal abuse and a held-back resignation
+# got 110 in the fourth blind set).
+CHECK_IN_EXCLUDED_RESOURCES = frozenset({"police-110"})
 # A severe-harassment escalation keeps the retrieved article when it is about one of these; else the harassment one.
 HARASSMENT_TOPICS = frozenset({"power-harassment", "coworker-relations", "customer-complaints", "women-career"})
 # Topics whose articles carry the labour-law information an escalation about it shows (notice periods, care leave,
@@ -184,6 +192,9 @@ class AnswerComposer:
                 return best.article_id
             article = self.article_for_topic("labor-rights", retrieval)
             return article.id if article else None
+        if kind == "mental" and (best is None or best.topic not in MENTAL_TOPICS):
+            article = self.article_for_topic("burnout", retrieval)
+            return article.id if article else None
         if kind == "harassment-severe" and (best is None or best.topic not in HARASSMENT_TOPICS):
             article = self.article_for_topic("power-harassment", retrieval)
             return article.id if article else None
@@ -196,7 +207,7 @@ class AnswerComposer:
         escalation = Escalation(
             kind=kind,
             message=check_in["message"].get(kind, check_in["message"]["default"]),
-            resources=resources_for(kind, self.knowledge_dir)[:2],
+            resources=resources_for(kind, self.knowledge_dir, exclude=CHECK_IN_EXCLUDED_RESOURCES)[:2],
         )
         answer = Answer(
             kind="clarify",

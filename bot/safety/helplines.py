@@ -93,9 +93,12 @@ def _load(path: str, stamp: int) -> tuple[Helpline, ...]:
         raise HelplineError(f"{path}: {exc}") from exc
 
 
-def resources_for(kind: EscalationKind, knowledge_dir: Path | None = None) -> list[HelpResource]:
-    """The help lines that serve `kind`, most immediate first (the file's order)."""
-    return [line.resource() for line in load_helplines(helplines_path(knowledge_dir)) if kind in line.kinds]
+def resources_for(
+    kind: EscalationKind, knowledge_dir: Path | None = None, *, exclude: frozenset[str] = frozenset()
+) -> list[HelpResource]:
+    """The help lines that serve `kind`, most immediate first (the file's order); `exclude`: ids left out."""
+    lines = load_helplines(helplines_path(knowledge_dir))
+    return [line.resource() for line in lines if kind in line.kinds and line.id not in exclude]
 
 
 def template_path(kind: EscalationKind, prompts_dir: Path | None = None) -> Path:

@@ -140,6 +140,8 @@ def test_concurrent_messages_of_one_user_are_processed_in_order(engine, services
         ("もう消えたい。朝起きなければいいのにって毎日思う", "suicide"),
         ("上司に胸を触られた。怖くて会社に行けない", "harassment-severe"),
         ("残業代が一円も払われない。タイムカードを切ってから働けと言われる", "labor-law"),
+        # Exhaustion without a word of harming themselves: help lines first, then how to rest and whom to see.
+        ("朝になると体が動かなくて、電車で涙が出てくる。休んだ方がいいんでしょうか", "mental"),
     ],
 )
 def test_crisis_comes_before_anything_else(engine, message: str, kind: str) -> None:
@@ -152,6 +154,8 @@ def test_crisis_comes_before_anything_else(engine, message: str, kind: str) -> N
         assert answer.action_plan == [] and answer.situation_analysis == []
     else:
         assert answer.action_plan  # safety first, then the curated advice
+    if kind == "mental":
+        assert answer.topic == "burnout"
     if kind == "labor-law":
         assert answer.topic == "labor-rights"
         assert any("総合労働相談コーナー" in r.name for r in answer.escalation.resources)

@@ -155,6 +155,18 @@ def test_check_in_names_the_feeling_offers_help_lines_and_continues_gently(engin
     assert going_on.kind != "advice" or going_on.action_plan, "the set-aside worry is answered"
 
 
+def test_a_harassment_check_in_offers_consultation_lines_not_the_emergency_number(engine) -> None:
+    # Possible danger is not an emergency: 110 is for the escalation (clear danger), #9110 and the labour bureau here.
+    answer = engine.composer.check_in(
+        "店長に毎日怒鳴られて店に行くのが怖い", "harassment-severe", engine.searcher.search("怒鳴られる")
+    )
+    names = [r.name for r in answer.escalation.resources] if answer.escalation else []
+    assert names and not any("緊急時" in n for n in names)
+    assert any("警察相談専用電話" in n or "総合労働相談コーナー" in n for n in names)
+    clear = engine.answer_once("上司に殴られた。怖くて会社に行けない")
+    assert clear.escalation is not None and any("緊急時" in r.name for r in clear.escalation.resources)
+
+
 def copy_with_thresholds(head, thresholds):
     from bot.safety.classifier import CrisisHead
 
@@ -185,7 +197,9 @@ def test_escalations_are_counted_by_kind(engine) -> None:
 
 
 def test_a_how_to_follow_up_stays_with_the_worry_under_discussion(engine) -> None:
-    first = engine.handle("web:howto", "前任の上司が急に退職して、引き継ぎが2週間しかなく、得意先の事情が何もわからない").answer
+    first = engine.handle(
+        "web:howto", "前任の上司が急に退職して、引き継ぎが2週間しかなく、得意先の事情が何もわからない"
+    ).answer
     assert first.topic == "handover"
     follow = engine.handle("web:howto", "客にはどう説明すれば？").answer
     assert follow.topic == "handover" and follow.cited == [first.cited[0]]
