@@ -495,19 +495,7 @@ class GroundedComposer:
             return f"{item.title}：{detail}" if item.title else detail
 
         brief = not full and len("".join(message.split())) < BRIEF_BELOW_CHARS
-        sibling: Article | None = None
-        direct = None if full else self.direct_answer(article, signals)
-        if direct is None and not full:
-            # A question the cited article's items do not ask, asked word for word by another article of its topic (a
-            # notice period asked by someone the held-back article fits): that item answers, and its article is cited.
-            for other in self.articles.values():
-                if other.topic == article.topic and other.id != article.id:
-                    direct = self.direct_answer(other, signals, related=False)
-                    if direct is not None:
-                        sibling = other
-                        break
-        if direct is None and not full:
-            direct = self.wording_answer(article, signals) or self.plan_summary(article, message, signals)
+        direct, sibling = (None, None) if full else self._direct_reply(article, message, signals)
         analysis = article.section(Role.ANALYSIS)
         factors = _ordered(analysis.items, self.ranker, signals) if analysis else []
         if not full:
@@ -581,6 +569,22 @@ class GroundedComposer:
         general, examples = split_examples(item.detail)
         detail = "".join([general, *self.fitting_examples(examples, general, signals)])
         return f"{item.title}：{detail}" if item.title else detail
+
+    def _direct_reply(
+        self, article: Article, message: str, signals: Signals
+    ) -> tuple[DirectAnswer | None, Article | None]:
+        """The reply that opens a first answer, and the sibling article it came from when not `article`: the article's
+        own Q&A item; else an item another article of its topic asks word for word (a notice period asked by someone
+        the held-back article fits; that article is then cited too); else the wording or the plan's first steps."""
+        direct = self.direct_answer(article, signals)
+        if direct is not None:
+            return direct, None
+        for other in self.articles.values():
+            if other.topic == article.topic and other.id != article.id:
+                direct = self.direct_answer(other, signals, related=False)
+                if direct is not None:
+                    return direct, other
+        return self.wording_answer(article, signals) or self.plan_summary(article, message, signals), None
 
     def direct_answer(
         self, article: Article, signals: Signals, *, loose: bool = False, related: bool = True

@@ -303,8 +303,9 @@ class HybridSearcher:
         """Every article the dense or the lexical signal reaches, with its fused score (unsorted)."""
         vectors = self.embed_query(query)
         chunk_scores = self._dense(vectors, restrict_to)
+        query_vector = mean_vector(vectors)  # what both heads read
         # Without a head every topic's probability is 0: the fused search alone.
-        topic_probability = self.topic_head.probabilities(mean_vector(vectors)) if self.topic_head is not None else {}
+        topic_probability = self.topic_head.probabilities(query_vector) if self.topic_head is not None else {}
         per_article: dict[str, list[tuple[float, str]]] = defaultdict(list)
         for cid, score in chunk_scores.items():
             per_article[self.meta[cid]["article_id"]].append((score, cid))
@@ -352,9 +353,7 @@ class HybridSearcher:
             ]
             hits.append(ArticleHit(aid, info["title"], info["topic"], round(score, 4), sections))
         if self.article_head is not None and self.params.article_head_weight > 0:
-            _order_within_topics(
-                hits, self.article_head.probabilities(mean_vector(vectors)), self.params.article_head_weight
-            )
+            _order_within_topics(hits, self.article_head.probabilities(query_vector), self.params.article_head_weight)
         return hits
 
 

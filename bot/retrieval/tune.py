@@ -85,10 +85,7 @@ def training_queries(articles: list[Article], training_dir: Path) -> list[tuple[
         out += [(p, topic) for p in article.phrasings]
         qa = article.section(Role.QA)
         out += [(item.title, topic) for item in (qa.items if qa else [])]
-    # A phrasing or Q&A question can repeat a held-out message word for word (Q&A items were written from the writers'
-    # questions): the dev split stays unseen.
-    held_out = {text for _, text in read_queries(training_dir, "dev")}
-    return sorted({row for row in out if row[0] not in held_out}, key=lambda row: (row[1], row[0]))
+    return _without_held_out(out, training_dir)
 
 
 def article_rows(articles: list[Article], training_dir: Path) -> list[tuple[str, str]]:
@@ -107,8 +104,14 @@ def article_rows(articles: list[Article], training_dir: Path) -> list[tuple[str,
             texts += [item.title for item in section.items if item.title]
             texts += [item.title for step in section.steps for item in step.items if item.title]
         out += [(text, article.id) for text in texts if text]
+    return _without_held_out(out, training_dir)
+
+
+def _without_held_out(rows: list[tuple[str, str]], training_dir: Path) -> list[tuple[str, str]]:
+    """The (text, label) rows, deduplicated and sorted, without any text of the writers' dev split: a phrasing or Q&A
+    question can repeat a held-out message word for word (Q&A items were written from the writers' questions)."""
     held_out = {text for _, text in read_queries(training_dir, "dev")}
-    return sorted({row for row in out if row[0] not in held_out}, key=lambda row: (row[1], row[0]))
+    return sorted({row for row in rows if row[0] not in held_out}, key=lambda row: (row[1], row[0]))
 
 
 class TopicSoftmaxLoss(torch.nn.Module):
