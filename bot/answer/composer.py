@@ -43,6 +43,14 @@ MENTAL_TOPICS = frozenset({"burnout", "overwork", "returning-from-leave"})
 # check-in offers the police's consultation line and the labour bureau (verbal abuse and a held-back resignation
 # got 110 in the fourth blind set).
 CHECK_IN_EXCLUDED_RESOURCES = frozenset({"police-110"})
+# Possible danger of these kinds comes with the answer to the worry: the care line and two help lines, then the advice.
+# The fourth blind set's check-ins were all on ordinary consultations (90 hours of overtime, a yelling boss, a held-back
+# resignation) and withheld the answer the person asked for; on the safety sets no crisis row checked in with these
+# kinds loses its help lines this way. A possible suicide or self-harm still gets the check-in alone.
+CHECK_IN_WITH_ANSWER = frozenset({"mental", "harassment-severe"})
+# Beside an answer, exhaustion gets the mental-health lines (こころの耳, the public mental-health dial), not the suicide
+# prevention lines: reviewers read those, for people asking about overtime or sick leave, as alarm.
+WITH_ANSWER_EXCLUDED_RESOURCES = CHECK_IN_EXCLUDED_RESOURCES | {"inochi-no-denwa", "inochi-sos", "yorisoi-hotline"}
 # A severe-harassment escalation keeps the retrieved article when it is about one of these; else the harassment one.
 HARASSMENT_TOPICS = frozenset({"power-harassment", "coworker-relations", "customer-complaints", "women-career"})
 # Topics whose articles carry the labour-law information an escalation about it shows (notice periods, care leave,
@@ -217,6 +225,22 @@ class AnswerComposer:
             safety_tier="check-in",
             follow_ups=[check_in["continue"], self.replies["follow_ups"]["keep_talking"]],
         )
+        answer.text = render_text(answer, self.replies)
+        return answer
+
+    def answers_with_check_in(self, kind: EscalationKind) -> bool:
+        """Whether possible danger of this kind is answered together with the worry (`with_check_in`)."""
+        return kind in CHECK_IN_WITH_ANSWER
+
+    def with_check_in(self, answer: Answer, kind: EscalationKind) -> Answer:
+        """The answer to the worry with the check-in's care line and two help lines before it (never 110)."""
+        lines = self.replies["check_in"]["with_answer"]
+        escalation = Escalation(
+            kind=kind,
+            message=lines.get(kind, lines["default"]),
+            resources=resources_for(kind, self.knowledge_dir, exclude=WITH_ANSWER_EXCLUDED_RESOURCES)[:2],
+        )
+        answer = answer.model_copy(update={"escalation": escalation, "safety_tier": "check-in"})
         answer.text = render_text(answer, self.replies)
         return answer
 

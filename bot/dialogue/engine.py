@@ -313,6 +313,11 @@ class DialogueEngine:
             return answer
         if decision.check_in and decision.kind is not None:
             state.pending_choices = []
+            if self.composer.answers_with_check_in(decision.kind):
+                worry = self._worry(
+                    Turn(message, state, decision, turn.on_token), self.articles.get(state.article_id or "")
+                )
+                return self.composer.with_check_in(worry, decision.kind)
             state.extra["pending_worry"] = " ".join(message.split())[:600]
             return self.composer.check_in(message, decision.kind, self.searcher.search(message))
 

@@ -328,3 +328,17 @@ def test_a_labour_question_escalated_gets_its_general_answer_after_the_help_line
     # The plain text reads in the same order as LINE and the widget: help lines, then the reply, then the article.
     assert answer.text.startswith(answer.escalation.message.splitlines()[0])
     check(messages)
+
+
+def test_a_check_in_answered_with_the_worry_leads_with_help_then_its_opening_and_the_plan(engine) -> None:
+    advice = engine.answer_once("今月残業90時間こえた。平日ずっと終電で土曜も出てる。寝ても疲れとれん")
+    answer = engine.composer.with_check_in(advice.model_copy(update={"escalation": None}), "mental")
+    messages = render_answer(answer, engine.replies)
+    first = messages[0]["text"]
+    assert first.startswith(answer.escalation.message.strip())
+    assert answer.empathy and answer.empathy in first, "its own opening follows the help lines"
+    assert first.index(answer.escalation.resources[0].name) < first.index(answer.empathy)
+    assert messages[-1]["type"] == "flex"
+    labels = [i["action"]["label"] for i in messages[-1]["quickReply"]["items"]]
+    assert any("もっと" in label for label in labels), labels
+    check(messages)

@@ -129,13 +129,18 @@ def _escalation(answer: Answer, replies: dict[str, Any], options: RenderOptions)
     assert escalation is not None
     lines = [escalation.message.strip(), ""]
     lines += [f"・{r.name}　{r.contact}（{r.hours}）" for r in escalation.resources]
+    if answer.empathy:  # a check-in answered with the worry: its own opening follows the help lines
+        lines += ["", answer.empathy]
     if answer.direct_answer is not None:  # a labour-law question answered in general terms, after the help lines
         direct = answer.direct_answer
         lines += ["", f"■ {replies['headings']['direct_answer']}", f"Q. {direct.question}", f"A. {direct.answer}"]
+    maybe = alternatives_line(answer, replies)
+    if maybe:
+        lines += ["", maybe]
     messages = _texts("\n".join(lines).strip(), options.quote_token, budget=MAX_MESSAGES - 1)
     if _has_parts(answer):
         messages.append(_flex(answer, replies, options))
-    items = help_line_items(escalation.resources) + follow_up_items(answer.follow_ups)
+    items = help_line_items(escalation.resources) + follow_up_items([*answer.alternatives, *answer.follow_ups])
     _attach_quick_reply(messages, items)
     return messages
 
@@ -250,7 +255,9 @@ def _flex(answer: Answer, replies: dict[str, Any], options: RenderOptions) -> Me
     if answer.situation_analysis:
         points = [(p.title, p.detail) for p in answer.situation_analysis]
         # Factors are what often lies behind such a worry: the card says so rather than asserting them.
-        bubbles.append(_points_bubble(headings["analysis"], "よくある原因（当てはまるものは？）", points, COLORS["analysis"]))
+        bubbles.append(
+            _points_bubble(headings["analysis"], "よくある原因（当てはまるものは？）", points, COLORS["analysis"])
+        )
     groups = answer.action_plan
     if groups:
         room = MAX_BUBBLES - len(bubbles) - (1 if answer.career_strategy else 0) - (1 if answer.legal_points else 0) - 1
