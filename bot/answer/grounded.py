@@ -87,11 +87,18 @@ def sentences(text: str) -> list[str]:
     return out
 
 
+# Example phrasing is a quoted sentence (「担当の〇〇です」「確認して、明日の15時までにご連絡します」); a quoted notion
+# (「聞けば分かる人」「甘え」) is not worth a second sentence in a first answer.
+_SCRIPT = re.compile(
+    r"「(?:[^」]*(?:です|ます|ください|ません|でした|ましょう|ですか|ますか)|[^」]*[〇△][^」]*|[^」]{15,})」"
+)
+
+
 def first_sentence(text: str) -> str:
     """The curated words as written, just fewer: the first sentence, or up to the example phrasing when that
     comes in the second (「最初の電話の台本」 is worth little without the script itself)."""
     parts = sentences(text)
-    if len(parts) >= 2 and "「" not in parts[0] and "「" in parts[1]:
+    if len(parts) >= 2 and "「" not in parts[0] and _SCRIPT.search(parts[1]):
         return parts[0] + parts[1]
     return parts[0] if parts else text
 
@@ -605,8 +612,12 @@ class GroundedComposer:
             return None
         min_words = LOOSE_DIRECT_ANSWER_MIN_SCORE if loose else DIRECT_ANSWER_MIN_SCORE
         best: tuple[float, Item] | None = None
-        for question in questions:
-            found = self._best_item(question, qa.items, min_words)
+        contexts = signals.asked_in_context if signals.questions else ()
+        for n, question in enumerate(questions):
+            # A short question leans on what comes before it: 「何から手をつければ？」 is 「引き継ぎ資料ゼロで前任が辞めた。
+            # 何から手をつければ？」, which reads as the item 「引き継ぎがほぼない。何から手をつければいい？」.
+            context = contexts[n] if n < len(contexts) and contexts[n] != question else None
+            found = self._best_item(question, qa.items, min_words, context=context)
             if found is not None and (best is None or found[0] > best[0]):
                 best = found
         if best is None:
@@ -698,13 +709,25 @@ class GroundedComposer:
             answer=str(phrases["plan_summary"]).format(steps=steps),
         )
 
-    def _best_item(self, question: str, items: list[Item], min_words: float) -> tuple[float, Item] | None:
-        asked = frozenset(get_tokenizer().tokens(question))
+    def _best_item(
+        self, question: str, items: list[Item], min_words: float, *, context: str | None = None
+    ) -> tuple[float, Item] | None:
+        """`context`: the question with what it leans on (`Signals.asked_in_context`). Its words and meaning count as
+        the question's own only for an item that asks the same kind of thing (「何から」 and 「何から」, not merely
+        whether): context alone
+        is mostly the topic, which every item of the article shares (「休職明けで復帰。どんな顔して会えばいい？」 is not
+        「休職期間内に戻れなかったら？」)."""
+        own = frozenset(get_tokenizer().tokens(question))
+        in_context = own | frozenset(get_tokenizer().tokens(context)) if context else own
         asked_vector = self._embed(question) if self.embed is not None else None
+        context_vector = self._embed(context) if self.embed is not None and context else None
         asked_kinds = _ask_kinds(question)
         best: tuple[float, Item] | None = None
         for item in items:
             item_kinds = _ask_kinds(item.title)
+            # 「〜していい？」 (whether) is every other item's kind too: context would pick among them by topic words.
+            same_kind = bool((asked_kinds & item_kinds) - {"whether"})
+            asked = in_context if same_kind else own
             shared = frozenset(get_tokenizer().tokens(item.title)) & asked
             # The answer's words count too, at half weight: 「何日取れる？」 meets 「93日まで」 in the answer.
             in_answer = (frozenset(get_tokenizer().tokens(item.detail)) & asked) - shared
@@ -716,7 +739,10 @@ class GroundedComposer:
             if asked_vector is None:
                 fits, rank = words >= min_words, words
             else:
-                meaning = float(np.dot(asked_vector, self._embed(item.title)))
+                title_vector = self._embed(item.title)
+                meaning = float(np.dot(asked_vector, title_vector))
+                if context_vector is not None and same_kind:
+                    meaning = max(meaning, float(np.dot(context_vector, title_vector)))
                 fits = meaning >= SAME_QUESTION_COSINE or (words >= min_words and meaning >= RELATED_QUESTION_COSINE)
                 rank = meaning + words / 100
             if asked_kinds & item_kinds:

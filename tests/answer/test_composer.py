@@ -170,6 +170,17 @@ def test_a_question_gets_the_qa_item_that_asks_the_same_thing_and_no_lookalike(e
     assert lookalike.direct_answer is None or "自分で直して" not in lookalike.direct_answer.question
 
 
+def test_a_short_question_is_read_with_the_sentence_it_leans_on(engine) -> None:
+    # 「何から手をつければ？」 alone is far from 「引き継ぎがほぼない。何から手をつければいい？」; with the sentence
+    # before it, it is the same question, and the item's reply opens the answer instead of the plan's headings.
+    answer = engine.answer_once("引き継ぎ資料ゼロで前任が辞めた。何から手をつければ？")
+    assert answer.topic == "handover" and answer.direct_answer is not None
+    assert "何から" in answer.direct_answer.question and "引き継ぎ" in answer.direct_answer.question
+    # Context never picks among items that merely ask whether: the topic words would decide, not the question.
+    back = engine.answer_once("休職明けで来週から復帰。みんなにどんな顔して会えばいい？")
+    assert back.direct_answer is None or "戻れなかったら" not in back.direct_answer.question
+
+
 def test_an_opening_suggests_a_doctor_when_the_body_speaks_and_not_otherwise(engine) -> None:
     line = "医療機関"
     tired = engine.answer_once("残業が月100時間を超えていて頭痛が続く。仕事の量をどうにかしたい")

@@ -26,6 +26,11 @@ def test_first_sentence_keeps_the_example_phrasing() -> None:
     )
     assert first_sentence("一行だけの説明") == "一行だけの説明"
     assert first_sentence("最初の文。次の文。") == "最初の文。"
+    # A quoted notion is not example phrasing: the first sentence is enough.
+    assert (
+        first_sentence("経緯を確かめられません。「聞けば分かる人」がいないことになります。")
+        == "経緯を確かめられません。"
+    )
 
 
 def test_signals_read_role_situation_and_feeling() -> None:

@@ -293,7 +293,9 @@ def test_a_direct_answer_opens_the_line_reply(engine_for_render=None) -> None:
     answer = Answer(
         kind="advice",
         empathy="「退職って何か月前に言えばいい」というご質問ですね。",
-        direct_answer=DirectAnswer(question="退職って何か月前に言えばいい？", answer="目安は就業規則の申し出期限です。"),
+        direct_answer=DirectAnswer(
+            question="退職って何か月前に言えばいい？", answer="目安は就業規則の申し出期限です。"
+        ),
         situation_analysis=[AnalysisPoint(title="申し出の期限", detail="就業規則で決まっていることが多いです。")],
         follow_ups=["もっと詳しく"],
     )
