@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from bot.answer.grounded import first_sentence, read_signals, sentences
 from bot.answer.prompts import load_lexicon
 from bot.knowledge.model import Role
@@ -44,6 +46,46 @@ def test_signals_read_role_situation_and_feeling() -> None:
     assert "責められる" in signals.feeling
     words = dict(signals.boosts)
     assert words["不在"] == 2 and words["締切"] == 1.5
+
+
+@pytest.mark.parametrize(
+    ("message", "phrase"),
+    [
+        # The fourth blind set's reviewers: openings that told people what they never said.
+        (
+            "係長になりました。会議で意見をまとめたり、メンバーの残業を調整したり、任せるのが下手です",
+            "長い時間働き続けている",
+        ),
+        ("同業から誘われていて、年収は上がるけど残業は今より多いらしく迷っています", "長い時間働き続けている"),
+        ("中途で入ったけど、会議でも略語や過去の経緯が前提で話についていけないことがあります", "自分の力を超える量"),
+        ("子どもがほしいけど、今の会社で両立できる形を先に作っておくべき？", "家庭の事情と仕事の両立"),
+    ],
+)
+def test_a_situation_is_named_only_when_it_is_the_workers_own_and_current(message: str, phrase: str) -> None:
+    signals = read_signals(message, load_lexicon(PROMPTS))
+    assert not any(phrase in s for s in signals.situations), signals.situations
+
+
+@pytest.mark.parametrize(
+    ("message", "phrase"),
+    [
+        ("毎日終電で土日も出勤。いつまで続くんだろ", "長い時間働き続けている"),
+        ("今月も残業80時間こえた", "長い時間働き続けている"),
+        ("仕事量が多すぎて、もうついていけない", "自分の力を超える量"),
+        ("介護と仕事の両立がきつい。休みも取りにくい", "家庭の事情と仕事の両立"),
+    ],
+)
+def test_the_workers_own_situation_is_still_named(message: str, phrase: str) -> None:
+    signals = read_signals(message, load_lexicon(PROMPTS))
+    assert any(phrase in s for s in signals.situations), signals.situations
+
+
+def test_someone_elses_illness_is_not_the_workers_body_speaking() -> None:
+    lexicon = load_lexicon(PROMPTS)
+    assert not read_signals("隣のエリアの担当者が体調を崩してそのまま辞めてしまい、全部持つことに", lexicon).body
+    assert not read_signals("先輩のサ責が体調を崩して突然来なくなりました", lexicon).body
+    assert not read_signals("今月もう残業80時間こえた。土日も出勤で休みゼロ", lexicon).body
+    assert read_signals("最近、出勤前に胃が痛くなります", lexicon).body
 
 
 def test_no_signals_falls_back_to_a_warm_default() -> None:
