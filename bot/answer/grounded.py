@@ -512,14 +512,17 @@ class GroundedComposer:
         groups: list[ActionGroup] = []
         plan = article.section(Role.ACTION_PLAN)
         for step in (_brief_steps(plan.steps, self.ranker, signals) if brief else plan.steps) if plan else []:
-            items = step.items
+            # A step the direct reply already gives (「まずは『…』から」) leaves its place to the next one.
+            given = [i for i in step.items if i.title and direct is not None and f"『{i.title}』" in direct.answer]
+            candidates = [i for i in step.items if i not in given] or step.items
+            items = candidates
             if brief:
-                items = _ordered(step.items, self.ranker, signals)[:1]
+                items = _ordered(candidates, self.ranker, signals)[:1]
             elif not full:
                 # The most relevant items, shown in the article's order: a step never comes before the one it
                 # builds on (「記録をつける」 before 「記録を持って相談する」).
-                chosen = {id(i) for i in _ordered(step.items, self.ranker, signals)[:MAX_ITEMS_PER_GROUP]}
-                items = [i for i in step.items if id(i) in chosen]
+                chosen = {id(i) for i in _ordered(candidates, self.ranker, signals)[:MAX_ITEMS_PER_GROUP]}
+                items = [i for i in candidates if id(i) in chosen]
             groups.append(ActionGroup(title=step.heading, steps=[shown_item(i) for i in items]))
 
         extra = self._mixed_worry_step(article, retrieval, signals) if not full and article_id is None else None
@@ -702,11 +705,23 @@ class GroundedComposer:
         clauses = [c for q in signals.questions for c in re.split(r"[、,]", q) if _HOW_QUESTION.search(c)]
         how = [re.sub(r"[。！？!?…]+$", "", c).strip() for c in clauses if len(c) <= ECHO_CHARS + 12]
         phrases = self.replies["phrases"]
-        headings = [f"「{step.heading.replace('「', '『').replace('」', '』')}」" for step in plan.steps[:3]]
-        steps = phrases["plan_summary_joiner"].join(headings)
+        # The groups after the first, as the answer shows them (a short message's answer shows the ones that speak to it).
+        shown = (
+            _brief_steps(plan.steps, self.ranker, signals)
+            if len("".join(message.split())) < BRIEF_BELOW_CHARS
+            else plan.steps
+        )
+        headings = [f"「{step.heading.replace('「', '『').replace('」', '』')}」" for step in shown[1:3]]
+        # The reply is the first thing to do, said plainly (the plan's first item: later items build on it, 「表を見て」
+        # needs the table), then the order of the rest: reviewers read a list of headings alone as a pointer.
+        first = plan.steps[0].items[0] if plan.steps[0].items else None
+        name = (first.title if first and first.title else plan.steps[0].heading).replace("「", "『").replace("」", "』")
+        detail = first_sentence(split_examples(first.detail)[0]) if first else ""
         return DirectAnswer(
             question=how[0].replace("「", "『").replace("」", "』") if how else phrases["plan_summary_question"],
-            answer=str(phrases["plan_summary"]).format(steps=steps),
+            answer=str(phrases["plan_summary"]).format(
+                first=name, detail=detail, rest=phrases["plan_summary_joiner"].join(headings)
+            ),
         )
 
     def _best_item(

@@ -179,9 +179,13 @@ def test_a_how_question_no_item_answers_gets_the_plans_first_steps_as_its_short_
     article = engine.articles[answer.cited[0]]
     plan = article.section(Role.ACTION_PLAN)
     assert plan is not None
-    positions = [direct.answer.index(step.heading) for step in plan.steps[:3]]
-    assert positions == sorted(positions), "the steps in the plan's order"
+    first = plan.steps[0].items[0]
+    assert direct.answer.startswith(f"まずは『{first.title}』"), "it says plainly what to do first"
+    assert first_sentence(first.detail).rstrip("。") in direct.answer, "and how, in the article's words"
+    positions = [direct.answer.index(step.heading) for step in plan.steps[1:3]]
+    assert positions == sorted(positions), "then the next steps in the plan's order"
     assert answer.text.index("■ ご質問への答え") < answer.text.index("■ 現状分析")
+    assert answer.text.count(f"{first.title}：") == 0, "the plan does not repeat the step the reply gave"
     # A bare 「どうしたらいい？」 gets the same short answer, under a question of the bot's own words.
     bare = engine.answer_once("上司とうまくいかない。どうしたらいい？").direct_answer
     assert bare is not None and bare.question == "どうしたらいいか" and "→" in bare.answer
