@@ -51,6 +51,8 @@ CHECK_IN_WITH_ANSWER = frozenset({"mental", "harassment-severe"})
 # Beside an answer, exhaustion gets the mental-health lines (こころの耳, the public mental-health dial), not the suicide
 # prevention lines: reviewers read those, for people asking about overtime or sick leave, as alarm.
 WITH_ANSWER_EXCLUDED_RESOURCES = CHECK_IN_EXCLUDED_RESOURCES | {"inochi-no-denwa", "inochi-sos", "yorisoi-hotline"}
+# ...and trouble at work is met first by the labour consultation, before the police's consultation line.
+WITH_ANSWER_FIRST_RESOURCES = ("sogo-rodo-sodan", "kokoro-no-mimi")
 # A severe-harassment escalation keeps the retrieved article when it is about one of these; else the harassment one.
 HARASSMENT_TOPICS = frozenset({"power-harassment", "coworker-relations", "customer-complaints", "women-career"})
 # Topics whose articles carry the labour-law information an escalation about it shows (notice periods, care leave,
@@ -238,7 +240,9 @@ class AnswerComposer:
         escalation = Escalation(
             kind=kind,
             message=lines.get(kind, lines["default"]),
-            resources=resources_for(kind, self.knowledge_dir, exclude=WITH_ANSWER_EXCLUDED_RESOURCES)[:2],
+            resources=resources_for(
+                kind, self.knowledge_dir, exclude=WITH_ANSWER_EXCLUDED_RESOURCES, first=WITH_ANSWER_FIRST_RESOURCES
+            )[:2],
         )
         answer = answer.model_copy(update={"escalation": escalation, "safety_tier": "check-in"})
         answer.text = render_text(answer, self.replies)

@@ -94,11 +94,18 @@ def _load(path: str, stamp: int) -> tuple[Helpline, ...]:
 
 
 def resources_for(
-    kind: EscalationKind, knowledge_dir: Path | None = None, *, exclude: frozenset[str] = frozenset()
+    kind: EscalationKind,
+    knowledge_dir: Path | None = None,
+    *,
+    exclude: frozenset[str] = frozenset(),
+    first: tuple[str, ...] = (),
 ) -> list[HelpResource]:
-    """The help lines that serve `kind`, most immediate first (the file's order); `exclude`: ids left out."""
-    lines = load_helplines(helplines_path(knowledge_dir))
-    return [line.resource() for line in lines if kind in line.kinds and line.id not in exclude]
+    """The help lines that serve `kind`, most immediate first (the file's order); `exclude`: ids left out; `first`:
+    ids moved to the front, in that order (a line that fits beside an answer before the most immediate one)."""
+    lines = [line for line in load_helplines(helplines_path(knowledge_dir)) if kind in line.kinds]
+    lines = [line for line in lines if line.id not in exclude]
+    lines.sort(key=lambda line: first.index(line.id) if line.id in first else len(first))
+    return [line.resource() for line in lines]
 
 
 def template_path(kind: EscalationKind, prompts_dir: Path | None = None) -> Path:

@@ -189,7 +189,7 @@ def test_a_harassment_check_in_offers_consultation_lines_not_the_emergency_numbe
     checked = engine.composer.with_check_in(answer, "harassment-severe")
     names = [r.name for r in checked.escalation.resources] if checked.escalation else []
     assert names and not any("緊急時" in n for n in names)
-    assert any("警察相談専用電話" in n or "総合労働相談コーナー" in n for n in names)
+    assert "総合労働相談コーナー" in names[0], "trouble at work is met first by the labour consultation"
     clear = engine.answer_once("上司に殴られた。怖くて会社に行けない")
     assert clear.escalation is not None and any("緊急時" in r.name for r in clear.escalation.resources)
 
