@@ -51,6 +51,13 @@ CHECK_IN_WITH_ANSWER = frozenset({"mental", "harassment-severe"})
 # Beside an answer, exhaustion gets the mental-health lines (こころの耳, the public mental-health dial), not the suicide
 # prevention lines: reviewers read those, for people asking about overtime or sick leave, as alarm.
 WITH_ANSWER_EXCLUDED_RESOURCES = CHECK_IN_EXCLUDED_RESOURCES | {"inochi-no-denwa", "inochi-sos", "yorisoi-hotline"}
+# Exhaustion and breakdown (a mental escalation) get the 24-hour line and the mental-health lines, not the suicide
+# prevention lines first: the fifth blind set's reviewers read those, for a nurse asking about sick leave and for
+# someone who cried and took the day off, as a crisis tone that did not fit.
+MENTAL_ESCALATION_LINES: dict[str, Any] = {
+    "exclude": frozenset({"inochi-no-denwa", "inochi-sos"}),
+    "first": ("yorisoi-hotline", "kokoro-unified-dial", "kokoro-no-mimi"),
+}
 # ...and trouble at work is met first by the labour consultation, before the police's consultation line.
 WITH_ANSWER_FIRST_RESOURCES = ("sogo-rodo-sodan", "kokoro-no-mimi")
 # A severe-harassment escalation keeps the retrieved article when it is about one of these; else the harassment one.
@@ -175,7 +182,8 @@ class AnswerComposer:
     def escalation(self, message: str, kind: str, retrieval: RetrievalResult) -> Answer:
         """Clear danger: help lines first. Crises get them alone; severe harassment and labour-law trouble get them
         before the curated article, shown as written (never through an LLM)."""
-        escalation: Escalation = build_escalation(kind, self.knowledge_dir, self.prompts_dir)  # type: ignore[arg-type]
+        lines = MENTAL_ESCALATION_LINES if kind == "mental" else {}
+        escalation: Escalation = build_escalation(kind, self.knowledge_dir, self.prompts_dir, **lines)  # type: ignore[arg-type]
         if kind in CRISIS_ONLY:
             answer = Answer(
                 kind="escalation",

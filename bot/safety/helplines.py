@@ -124,10 +124,16 @@ def load_template(kind: EscalationKind, prompts_dir: Path | None = None) -> str:
 
 
 def build_escalation(
-    kind: EscalationKind, knowledge_dir: Path | None = None, prompts_dir: Path | None = None
+    kind: EscalationKind,
+    knowledge_dir: Path | None = None,
+    prompts_dir: Path | None = None,
+    *,
+    exclude: frozenset[str] = frozenset(),
+    first: tuple[str, ...] = (),
 ) -> Escalation:
-    """The calm message for `kind` and the help lines that serve it."""
-    return Escalation(kind=kind, message=load_template(kind, prompts_dir), resources=resources_for(kind, knowledge_dir))
+    """The calm message for `kind` and the help lines that serve it (`exclude`, `first`: as in `resources_for`)."""
+    resources = resources_for(kind, knowledge_dir, exclude=exclude, first=first)
+    return Escalation(kind=kind, message=load_template(kind, prompts_dir), resources=resources)
 
 
 def format_resources_text(resources: list[HelpResource]) -> str:

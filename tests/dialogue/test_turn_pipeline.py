@@ -230,3 +230,16 @@ def test_a_how_to_follow_up_stays_with_the_worry_under_discussion(engine) -> Non
     assert first.topic == "handover"
     follow = engine.handle("web:howto", "客にはどう説明すれば？").answer
     assert follow.topic == "handover" and follow.cited == [first.cited[0]]
+
+
+def test_a_breakdown_gets_the_24_hour_and_mental_health_lines_and_suicide_keeps_its_own(engine) -> None:
+    # The fifth blind set: someone who cried and took the day off read suicide-prevention lines first as alarm.
+    breakdown = engine.answer_once("朝起きたら涙が止まらなくて、今日は会社休んだ。なんかもう全部しんどい")
+    assert breakdown.safety_tier == "escalation" and breakdown.escalation is not None
+    assert breakdown.escalation.kind == "mental"
+    names = [r.name for r in breakdown.escalation.resources]
+    assert "24時間" in breakdown.escalation.resources[0].hours
+    assert any("こころ" in n for n in names) and not any("いのち" in n for n in names)
+    assert breakdown.action_plan, "the advice on resting and seeing a doctor follows the help lines"
+    crisis = engine.answer_once("もう死にたい")
+    assert crisis.escalation is not None and "いのちの電話" in crisis.escalation.resources[0].name
