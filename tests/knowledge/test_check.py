@@ -131,7 +131,7 @@ def test_case_terms_in_items_are_flagged_where_they_stand(tmp_path: Path) -> Non
     text = path.read_text(encoding="utf-8")
     assert "## 相談" in text
     text = text.replace("## 相談\n\n", "## 相談\n\n社内の鉄道模型同好会の会長もしています。", 1)
-    step = next(line for line in text.splitlines() if line.startswith("- **") and "顧客" in line)
+    step = next(line for line in text.splitlines() if line.startswith("- **引き継ぎシート**"))
     text = text.replace(step, step + "鉄道模型同好会の名簿も見直します。", 1)
     path.write_text(text, encoding="utf-8")
     problems, _ = check_library(library)
