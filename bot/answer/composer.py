@@ -29,7 +29,7 @@ from bot.jobs.vocabulary import vocabulary
 from bot.knowledge.model import Article, Role
 from bot.retrieval.policy import close_topics
 from bot.retrieval.retriever import RetrievalResult
-from bot.safety.helplines import build_escalation, resources_for
+from bot.safety.helplines import ALL_LINES, LineChoice, build_escalation, resources_for
 
 TokenCallback = Callable[[str], None]
 
@@ -42,24 +42,26 @@ MENTAL_TOPICS = frozenset({"burnout", "overwork", "returning-from-leave"})
 # A check-in is possible danger, not an emergency: the emergency number waits for an escalation (clear danger); the
 # check-in offers the police's consultation line and the labour bureau (verbal abuse and a held-back resignation
 # got 110 in the fourth blind set).
-CHECK_IN_EXCLUDED_RESOURCES = frozenset({"police-110"})
+CHECK_IN_LINES = LineChoice(exclude=frozenset({"police-110"}))
 # Possible danger of these kinds comes with the answer to the worry: the care line and two help lines, then the advice.
 # The fourth blind set's check-ins were all on ordinary consultations (90 hours of overtime, a yelling boss, a held-back
 # resignation) and withheld the answer the person asked for; on the safety sets no crisis row checked in with these
 # kinds loses its help lines this way. A possible suicide or self-harm still gets the check-in alone.
 CHECK_IN_WITH_ANSWER = frozenset({"mental", "harassment-severe"})
 # Beside an answer, exhaustion gets the mental-health lines (こころの耳, the public mental-health dial), not the suicide
-# prevention lines: reviewers read those, for people asking about overtime or sick leave, as alarm.
-WITH_ANSWER_EXCLUDED_RESOURCES = CHECK_IN_EXCLUDED_RESOURCES | {"inochi-no-denwa", "inochi-sos", "yorisoi-hotline"}
+# prevention lines: reviewers read those, for people asking about overtime or sick leave, as alarm; and trouble at work
+# is met first by the labour consultation, before the police's consultation line.
+WITH_ANSWER_LINES = LineChoice(
+    exclude=CHECK_IN_LINES.exclude | {"inochi-no-denwa", "inochi-sos", "yorisoi-hotline"},
+    first=("sogo-rodo-sodan", "kokoro-no-mimi"),
+)
 # Exhaustion and breakdown (a mental escalation) get the 24-hour line and the mental-health lines, not the suicide
 # prevention lines first: the fifth blind set's reviewers read those, for a nurse asking about sick leave and for
 # someone who cried and took the day off, as a crisis tone that did not fit.
-MENTAL_ESCALATION_LINES: dict[str, Any] = {
-    "exclude": frozenset({"inochi-no-denwa", "inochi-sos"}),
-    "first": ("yorisoi-hotline", "kokoro-unified-dial", "kokoro-no-mimi"),
-}
-# ...and trouble at work is met first by the labour consultation, before the police's consultation line.
-WITH_ANSWER_FIRST_RESOURCES = ("sogo-rodo-sodan", "kokoro-no-mimi")
+MENTAL_ESCALATION_LINES = LineChoice(
+    exclude=frozenset({"inochi-no-denwa", "inochi-sos"}),
+    first=("yorisoi-hotline", "kokoro-unified-dial", "kokoro-no-mimi"),
+)
 # A severe-harassment escalation keeps the retrieved article when it is about one of these; else the harassment one.
 HARASSMENT_TOPICS = frozenset({"power-harassment", "coworker-relations", "customer-complaints", "women-career"})
 # Topics whose articles carry the labour-law information an escalation about it shows (notice periods, care leave,
@@ -182,8 +184,8 @@ class AnswerComposer:
     def escalation(self, message: str, kind: str, retrieval: RetrievalResult) -> Answer:
         """Clear danger: help lines first. Crises get them alone; severe harassment and labour-law trouble get them
         before the curated article, shown as written (never through an LLM)."""
-        lines = MENTAL_ESCALATION_LINES if kind == "mental" else {}
-        escalation: Escalation = build_escalation(kind, self.knowledge_dir, self.prompts_dir, **lines)  # type: ignore[arg-type]
+        lines = MENTAL_ESCALATION_LINES if kind == "mental" else ALL_LINES
+        escalation: Escalation = build_escalation(kind, self.knowledge_dir, self.prompts_dir, lines)  # type: ignore[arg-type]
         if kind in CRISIS_ONLY:
             answer = Answer(
                 kind="escalation",
@@ -225,7 +227,7 @@ class AnswerComposer:
         escalation = Escalation(
             kind=kind,
             message=check_in["message"].get(kind, check_in["message"]["default"]),
-            resources=resources_for(kind, self.knowledge_dir, exclude=CHECK_IN_EXCLUDED_RESOURCES)[:2],
+            resources=resources_for(kind, self.knowledge_dir, CHECK_IN_LINES)[:2],
         )
         answer = Answer(
             kind="clarify",
@@ -248,9 +250,7 @@ class AnswerComposer:
         escalation = Escalation(
             kind=kind,
             message=lines.get(kind, lines["default"]),
-            resources=resources_for(
-                kind, self.knowledge_dir, exclude=WITH_ANSWER_EXCLUDED_RESOURCES, first=WITH_ANSWER_FIRST_RESOURCES
-            )[:2],
+            resources=resources_for(kind, self.knowledge_dir, WITH_ANSWER_LINES)[:2],
         )
         answer = answer.model_copy(update={"escalation": escalation, "safety_tier": "check-in"})
         answer.text = render_text(answer, self.replies)

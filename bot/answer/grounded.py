@@ -377,6 +377,11 @@ def read_signals(message: str, lexicon: Lexicon) -> Signals:
     )
 
 
+def is_brief(message: str) -> bool:
+    """A short message (a phone line): its first answer is shorter still (BRIEF_* above)."""
+    return len("".join(message.split())) < BRIEF_BELOW_CHARS
+
+
 def _brief_steps(steps: list[Step], ranker: ItemRanker, signals: Signals) -> list[Step]:
     """A short message's steps: the plan's first step (what the others build on), then the steps whose items speak
     most to the message, shown in the article's order. With nothing to tell them apart, the first steps."""
@@ -501,7 +506,7 @@ class GroundedComposer:
             detail = shown(item.detail)
             return f"{item.title}：{detail}" if item.title else detail
 
-        brief = not full and len("".join(message.split())) < BRIEF_BELOW_CHARS
+        brief = not full and is_brief(message)
         direct, sibling = (None, None) if full else self._direct_reply(article, message, signals)
         analysis = article.section(Role.ANALYSIS)
         factors = _ordered(analysis.items, self.ranker, signals) if analysis else []
@@ -706,11 +711,7 @@ class GroundedComposer:
         how = [re.sub(r"[。！？!?…]+$", "", c).strip() for c in clauses if len(c) <= ECHO_CHARS + 12]
         phrases = self.replies["phrases"]
         # The groups after the first, as the answer shows them (a short message's answer shows the ones that speak to it).
-        shown = (
-            _brief_steps(plan.steps, self.ranker, signals)
-            if len("".join(message.split())) < BRIEF_BELOW_CHARS
-            else plan.steps
-        )
+        shown = _brief_steps(plan.steps, self.ranker, signals) if is_brief(message) else plan.steps
         headings = [f"「{step.heading.replace('「', '『').replace('」', '』')}」" for step in shown[1:3]]
         # The reply is the first thing to do, said plainly (the plan's first item: later items build on it, 「表を見て」
         # needs the table), then the order of the rest: reviewers read a list of headings alone as a pointer.
@@ -729,9 +730,8 @@ class GroundedComposer:
     ) -> tuple[float, Item] | None:
         """`context`: the question with what it leans on (`Signals.asked_in_context`). Its words and meaning count as
         the question's own only for an item that asks the same kind of thing (「何から」 and 「何から」, not merely
-        whether): context alone
-        is mostly the topic, which every item of the article shares (「休職明けで復帰。どんな顔して会えばいい？」 is not
-        「休職期間内に戻れなかったら？」)."""
+        whether): context alone is mostly the topic, which every item of the article shares (「休職明けで復帰。どんな顔
+        して会えばいい？」 is not 「休職期間内に戻れなかったら？」)."""
         own = frozenset(get_tokenizer().tokens(question))
         in_context = own | frozenset(get_tokenizer().tokens(context)) if context else own
         asked_vector = self._embed(question) if self.embed is not None else None

@@ -8,6 +8,7 @@ it was checked, because a wrong number in a crisis is worse than no number.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import get_args
@@ -93,18 +94,28 @@ def _load(path: str, stamp: int) -> tuple[Helpline, ...]:
         raise HelplineError(f"{path}: {exc}") from exc
 
 
+@dataclass(frozen=True)
+class LineChoice:
+    """Which of a kind's help lines to show, and in what order: `exclude`, ids left out; `first`, ids moved to the
+    front in that order (a line that fits beside an answer before the most immediate one)."""
+
+    exclude: frozenset[str] = frozenset()
+    first: tuple[str, ...] = ()
+
+
+ALL_LINES = LineChoice()
+
+
 def resources_for(
-    kind: EscalationKind,
-    knowledge_dir: Path | None = None,
-    *,
-    exclude: frozenset[str] = frozenset(),
-    first: tuple[str, ...] = (),
+    kind: EscalationKind, knowledge_dir: Path | None = None, choice: LineChoice = ALL_LINES
 ) -> list[HelpResource]:
-    """The help lines that serve `kind`, most immediate first (the file's order); `exclude`: ids left out; `first`:
-    ids moved to the front, in that order (a line that fits beside an answer before the most immediate one)."""
-    lines = [line for line in load_helplines(helplines_path(knowledge_dir)) if kind in line.kinds]
-    lines = [line for line in lines if line.id not in exclude]
-    lines.sort(key=lambda line: first.index(line.id) if line.id in first else len(first))
+    """The help lines that serve `kind`, most immediate first (the file's order), as `choice` picks them."""
+    lines = [
+        line
+        for line in load_helplines(helplines_path(knowledge_dir))
+        if kind in line.kinds and line.id not in choice.exclude
+    ]
+    lines.sort(key=lambda line: choice.first.index(line.id) if line.id in choice.first else len(choice.first))
     return [line.resource() for line in lines]
 
 
@@ -127,12 +138,10 @@ def build_escalation(
     kind: EscalationKind,
     knowledge_dir: Path | None = None,
     prompts_dir: Path | None = None,
-    *,
-    exclude: frozenset[str] = frozenset(),
-    first: tuple[str, ...] = (),
+    choice: LineChoice = ALL_LINES,
 ) -> Escalation:
-    """The calm message for `kind` and the help lines that serve it (`exclude`, `first`: as in `resources_for`)."""
-    resources = resources_for(kind, knowledge_dir, exclude=exclude, first=first)
+    """The calm message for `kind` and the help lines that serve it, as `choice` picks them."""
+    resources = resources_for(kind, knowledge_dir, choice)
     return Escalation(kind=kind, message=load_template(kind, prompts_dir), resources=resources)
 
 
