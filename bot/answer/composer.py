@@ -29,7 +29,7 @@ from bot.jobs.vocabulary import vocabulary
 from bot.knowledge.model import Article, Role
 from bot.retrieval.policy import close_topics
 from bot.retrieval.retriever import RetrievalResult
-from bot.safety.helplines import ALL_LINES, LineChoice, build_escalation, resources_for
+from bot.safety.helplines import ALL_LINES, LineChoice, build_escalation, load_template, resources_for
 
 TokenCallback = Callable[[str], None]
 
@@ -202,6 +202,9 @@ class AnswerComposer:
         answer = answer.model_copy(
             update={"kind": "escalation", "escalation": escalation, "safety_tier": "escalation", "empathy": ""}
         )
+        if answer.reply_before_help():  # the general rule was said first: the note follows it, without a greeting
+            note = load_template(kind, self.prompts_dir, variant="after-reply")  # type: ignore[arg-type]
+            answer.escalation = escalation.model_copy(update={"message": note})
         answer.text = render_text(answer, self.replies)
         return answer
 

@@ -99,7 +99,6 @@ class JobSearchView(BaseModel):
     fallback: HelpResource | None = None
 
 
-
 class Answer(BaseModel):
     kind: AnswerKind
     topic: str | None = None
@@ -124,3 +123,13 @@ class Answer(BaseModel):
     jobs: JobSearchView | None = None
     text: str = ""
 
+    def reply_before_help(self) -> bool:
+        """Whether the direct reply comes before the help lines: a labour-law question answered with its general rule
+        (「超えた分は別に支払うのが原則です」) reads that rule first and the 「一般的な情報だけ」 note and the lines after
+        it; a crisis or a check-in keeps its help lines first."""
+        return (
+            self.direct_answer is not None
+            and self.escalation is not None
+            and self.escalation.kind == "labor-law"
+            and self.safety_tier == "escalation"
+        )

@@ -20,10 +20,19 @@ def alternatives_line(answer: Answer, replies: dict[str, Any]) -> str:
     return str(replies["phrases"]["alternatives"]) + "／".join(f"「{a}」" for a in answer.alternatives)
 
 
+def _direct_lines(answer: Answer, headings: dict[str, str]) -> list[str]:
+    assert answer.direct_answer is not None
+    direct = answer.direct_answer
+    return [f"■ {headings['direct_answer']}", f"Q. {direct.question}", f"A. {direct.answer}", ""]
+
+
 def render_text(answer: Answer, replies: dict[str, Any], cited: list[str] | None = None) -> str:
     """`cited`: titles of the articles the answer was built from (default: `answer.cited`, else the best source)."""
     headings = replies["headings"]
     lines: list[str] = []
+    direct_first = answer.reply_before_help()
+    if direct_first:
+        lines += _direct_lines(answer, headings)
     # Help lines first, as on LINE and in the widget: the safety answer is what the person reads before any advice.
     if answer.escalation is not None:
         lines += [answer.escalation.message, ""]
@@ -32,9 +41,8 @@ def render_text(answer: Answer, replies: dict[str, Any], cited: list[str] | None
         lines.append("")
     if answer.empathy:
         lines += [answer.empathy, ""]
-    if answer.direct_answer is not None:
-        lines += [f"■ {headings['direct_answer']}", f"Q. {answer.direct_answer.question}"]
-        lines += [f"A. {answer.direct_answer.answer}", ""]
+    if answer.direct_answer is not None and not direct_first:
+        lines += _direct_lines(answer, headings)
     if answer.situation_analysis:
         lines.append(f"■ {headings['analysis']}")
         if answer.kind != "escalation" and replies["phrases"].get("analysis_intro"):

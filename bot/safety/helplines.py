@@ -119,12 +119,14 @@ def resources_for(
     return [line.resource() for line in lines]
 
 
-def template_path(kind: EscalationKind, prompts_dir: Path | None = None) -> Path:
-    return (prompts_dir or get_settings().prompts_dir) / TEMPLATE_DIR / f"{kind}.txt"
+def template_path(kind: EscalationKind, prompts_dir: Path | None = None, variant: str = "") -> Path:
+    """`variant`: a second wording of the same kind (`labor-law.after-reply.txt`: the note that follows a reply)."""
+    name = f"{kind}.{variant}" if variant else kind
+    return (prompts_dir or get_settings().prompts_dir) / TEMPLATE_DIR / f"{name}.txt"
 
 
-def load_template(kind: EscalationKind, prompts_dir: Path | None = None) -> str:
-    path = template_path(kind, prompts_dir)
+def load_template(kind: EscalationKind, prompts_dir: Path | None = None, variant: str = "") -> str:
+    path = template_path(kind, prompts_dir, variant)
     try:
         text = path.read_text(encoding="utf-8").strip()
     except OSError as exc:

@@ -592,7 +592,12 @@
   function renderAnswer(bubble, answer, turnId, conversationId) {
     bubble.textContent = "";
     var ctx = { conversationId: conversationId };
-    ORDER.forEach(function (name) {
+    // A labour-law question's general rule first, then the note and the help lines (Answer.reply_before_help).
+    var order = ORDER;
+    if (answer.direct_answer && answer.escalation && answer.escalation.kind === "labor-law" && answer.safety_tier === "escalation") {
+      order = ["direct_answer"].concat(ORDER.filter(function (name) { return name !== "direct_answer"; }));
+    }
+    order.forEach(function (name) {
       renderSection(bubble, name, answer[name], ctx);
     });
     if (turnId > 0 && answer.kind !== "clarify") append(bubble, feedbackRow(turnId, conversationId));

@@ -471,3 +471,22 @@ def test_a_question_shows_the_direct_answer_before_the_plan(live, new_page):
         }}"""
     )
     assert order[0] == "part direct" and any("analysis" in c for c in order[1:])
+
+
+def test_a_labour_question_shows_the_general_rule_before_the_note_and_help_lines(live, new_page):
+    page = new_page()
+    open_widget(page, live.url + "/")
+    send(
+        page,
+        "みなし残業30時間込みと言われていますが、毎月50時間以上残業して超過分は一度も払われていません。これって違法ですよね？",
+    )
+    last = page.locator(f"{W} .msg.bot").last
+    assert last.locator(".escalation").count() == 1, "a labour-law question still lists the help lines"
+    sections = page.evaluate(
+        f"""() => {{
+            const all = {ROOT_JS}.querySelectorAll('.msg.bot');
+            return [...all[all.length - 1].querySelectorAll('[data-section]')].map(p => p.dataset.section);
+        }}"""
+    )
+    assert sections[0] == "direct_answer" and sections[1] == "escalation"
+    assert "一般的な情報" in last.locator(".escalation").inner_text()

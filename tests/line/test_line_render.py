@@ -317,19 +317,31 @@ def test_a_labour_answer_shows_what_the_law_says_in_its_own_bubble(engine) -> No
     assert "総合労働相談コーナー" in shown
 
 
-def test_a_labour_question_escalated_gets_its_general_answer_after_the_help_lines(engine) -> None:
+def test_a_labour_question_escalated_reads_its_general_rule_first_then_the_note_and_help_lines(engine) -> None:
+    # The fifth blind set: 「違法じゃないですか？」 read 「判断できません」 and a list of lines before the rule it asked for.
     message = "みなし残業30時間込みと言われていますが、毎月50時間以上残業して超過分は一度も払われていません。これって違法ですよね？"
     answer = engine.handle("line:user:labour-question", message).answer
     assert answer.kind == "escalation" and answer.escalation is not None
-    assert not answer.empathy, "the escalation's calm message is the only opening"
+    assert answer.direct_answer is not None, "a question about fixed overtime pay has a general answer in the article"
+    assert not answer.empathy, "the escalation's note is the only opening"
+    assert "ありがとう" not in answer.escalation.message, "after the reply, the note does not greet them again"
     messages = render_answer(answer, engine.replies)
     texts = "\n".join(m["text"] for m in messages if m["type"] == "text")
-    assert texts.startswith(answer.escalation.message.splitlines()[0])
-    if answer.direct_answer is not None:
-        assert texts.index("総合労働相談コーナー") < texts.index(answer.direct_answer.question)
-    # The plain text reads in the same order as LINE and the widget: help lines, then the reply, then the article.
-    assert answer.text.startswith(answer.escalation.message.splitlines()[0])
+    question = answer.direct_answer.question
+    assert texts.index(question) < texts.index("一般的な情報") < texts.index("・総合労働相談コーナー")
+    assert texts.index(answer.direct_answer.answer[:20]) < texts.index("一般的な情報")
+    # The plain text reads in the same order as LINE and the widget: the reply, the note and lines, then the article.
+    assert answer.text.index(question) < answer.text.index("一般的な情報") < answer.text.index("■ 現状分析")
     check(messages)
+
+
+def test_a_labour_complaint_without_a_question_keeps_its_help_lines_first(engine) -> None:
+    answer = engine.answer_once("給料が三か月出てない")
+    assert answer.kind == "escalation" and answer.escalation is not None
+    assert answer.direct_answer is None, "a statement asks nothing"
+    assert answer.text.startswith(answer.escalation.message.splitlines()[0])
+    assert "ありがとう" in answer.escalation.message
+    assert render_answer(answer, engine.replies)[0]["text"].startswith(answer.escalation.message.splitlines()[0])
 
 
 def test_a_check_in_answered_with_the_worry_leads_with_help_then_its_opening_and_the_plan(engine) -> None:

@@ -127,13 +127,16 @@ def _advice(answer: Answer, replies: dict[str, Any], options: RenderOptions) -> 
 def _escalation(answer: Answer, replies: dict[str, Any], options: RenderOptions) -> list[Message]:
     escalation = answer.escalation
     assert escalation is not None
-    lines = [escalation.message.strip(), ""]
+    direct = answer.direct_answer
+    qa = [f"■ {replies['headings']['direct_answer']}", f"Q. {direct.question}", f"A. {direct.answer}"] if direct else []
+    # A labour-law question's general rule first, then the 「一般的な情報だけ」 note and the lines (reply_before_help).
+    lines = [*qa, ""] if answer.reply_before_help() else []
+    lines += [escalation.message.strip(), ""]
     lines += [f"・{r.name}　{r.contact}（{r.hours}）" for r in escalation.resources]
     if answer.empathy:  # a check-in answered with the worry: its own opening follows the help lines
         lines += ["", answer.empathy]
-    if answer.direct_answer is not None:  # a labour-law question answered in general terms, after the help lines
-        direct = answer.direct_answer
-        lines += ["", f"■ {replies['headings']['direct_answer']}", f"Q. {direct.question}", f"A. {direct.answer}"]
+    if qa and not answer.reply_before_help():
+        lines += ["", *qa]
     maybe = alternatives_line(answer, replies)
     if maybe:
         lines += ["", maybe]
