@@ -246,15 +246,19 @@ _QUESTION_WORD = re.compile(
 _ELLIPTIC = re.compile(r"(?:は|なら|たら|だら|には|では|って)$")
 
 
+# 「何年も」「何度も」 say "many", they ask nothing: 「同じ作業を何年も続けて、このままでやばい？」 asks whether.
+_MANY = re.compile(r"何(?:年|回|度|日|時間|社|件|か月|ヶ月|カ月|人|週間)も(?!ら)")  # not 「何日もらえる」
+
+
 def _asks_whether(question: str) -> bool:
-    text = unicodedata.normalize("NFKC", question).strip()
+    text = _MANY.sub("", unicodedata.normalize("NFKC", question)).strip()
     text = re.sub(r"[。…!！？?\s]+$", "", text)
     return bool(text) and not _QUESTION_WORD.search(text) and not _ELLIPTIC.search(text)
 
 
 def _ask_kinds(question: str) -> frozenset[str]:
     # Quoted words are not what is asked: 「『月いくら』って数字出した方がいい？」 asks whether, not how much.
-    own = re.sub(r"「[^」]*」|『[^』]*』", "", question)
+    own = _MANY.sub("", re.sub(r"「[^」]*」|『[^』]*』", "", question))
     kinds = {kind for kind, pattern in _ASK_KINDS.items() if pattern.search(own)}
     # 「もう遅い？」 is itself asked whether: it and 「採用されるものですか？」 may answer each other.
     if (not kinds or kinds == {"late"}) and _asks_whether(own):
@@ -436,15 +440,16 @@ class GroundedComposer:
             for h in retrieval.articles
         ]
 
-    def empathy(self, signals: Signals, topic: str | None) -> str:
+    def empathy(self, signals: Signals, topic: str | None, *, answered: bool = False) -> str:
         """An opening that reads this message: its situations when the worker is living them, a question answered as
-        a question, plans as plans; the worker's own words otherwise. Never the topic label in a sentence."""
+        a question, plans as plans; the worker's own words otherwise. Never the topic label in a sentence.
+        `answered`: the direct reply follows, so a question's opening promises nothing more than the reply itself."""
         templates = self.lexicon.templates
         situations = templates["situation_joiner"].join(signals.situations[:2])
         # A short question is answered as a question; a longer message that asks one is a worry first.
         asks = signals.kind == "how_to" and signals.echo and signals.length < HOW_TO_MAX_CHARS
         if asks:
-            template = templates["how_to"]
+            template = templates["how_to_answered" if answered else "how_to"]
         elif signals.kind == "planning" and signals.echo and not situations:
             template = templates["planning"]
         elif signals.role and situations:
@@ -542,7 +547,9 @@ class GroundedComposer:
         strategy = article.section(Role.STRATEGY)
         strategy_items = strategy.items if strategy else []
         if not full:
-            strategy_items = strategy_items[: BRIEF_STRATEGY if brief else MAX_STRATEGY]
+            # A short question answered directly: the reply, a factor and three first steps fit a phone screen or two;
+            # the strategy waits behind 「もっと詳しく」 (with the reply, the fifth blind set's short answers ran to 800).
+            strategy_items = strategy_items[: (0 if direct is not None else BRIEF_STRATEGY) if brief else MAX_STRATEGY]
 
         analysis_points = [AnalysisPoint(title=i.title, detail=shown(i.detail)) for i in factors]
         sources = self.sources(retrieval)
@@ -558,7 +565,7 @@ class GroundedComposer:
             kind="advice",
             topic=article.topic,
             sources=ordered_sources,
-            empathy=self.empathy(signals, article.topic),
+            empathy=self.empathy(signals, article.topic, answered=direct is not None),
             direct_answer=direct,
             situation_analysis=analysis_points,
             action_plan=groups,

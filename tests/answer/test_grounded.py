@@ -127,10 +127,22 @@ def test_a_short_message_gets_a_phone_sized_first_answer_and_the_rest_behind_mor
     # Two factors; one when a direct reply comes first (the reply is what a short question came for).
     assert len(short.situation_analysis) == (1 if short.direct_answer is not None else 2)
     assert 1 <= len(short.action_plan) <= 3 and all(len(g.steps) == 1 for g in short.action_plan)
-    assert len(short.career_strategy) == 1, "the three parts stay"
+    # The strategy point stays unless a direct reply took its room; 「もっと詳しく」 shows it either way.
+    assert len(short.career_strategy) == (0 if short.direct_answer is not None else 1)
     assert len(short.text) < 1000
     more = engine.handle("web:brief", "もっと詳しく").answer
     assert sum(len(g.steps) for g in more.action_plan) > sum(len(g.steps) for g in short.action_plan)
+    assert len(more.career_strategy) >= 2
+
+
+def test_a_short_question_answered_directly_opens_with_the_reply_not_a_promise(engine) -> None:
+    answer = engine.answer_once("履歴書の写真ってスマホで撮ったやつでもいい？")
+    assert answer.direct_answer is not None and "写真" in answer.direct_answer.question
+    assert "すぐに使えること" not in answer.empathy, "the opening promises nothing the reply does not give"
+    assert answer.text.index("■ ご質問への答え") < answer.text.index("■ 現状分析")
+    assert not answer.career_strategy and len(answer.situation_analysis) == 1
+    worry = engine.answer_once("上司と合わなくて毎日しんどい")  # no question: the whole short shape
+    assert worry.direct_answer is None and len(worry.career_strategy) == 1
 
 
 def test_a_role_only_from_how_people_describe_themselves() -> None:

@@ -67,6 +67,10 @@ def test_a_question_asking_whether_is_not_answered_with_the_wording() -> None:
     # 「もう遅い？」 is asked whether too, so 「採用されるものですか？」 may be answered by it.
     assert {"late", "whether"} <= _ask_kinds("30代から未経験の職種って、もう遅い？")
     assert "when" not in _ask_kinds("呼び出しはいつも私が行くしかない？"), "いつも is not when"
+    # 「何年も」 says many years; the fifth blind set's 「同じ作業で27歳、これってやばい？」 missed the item asking it so.
+    assert _ask_kinds("同じ作業を何年も続けて20代後半、このままでやばい？") == {"whether"}
+    assert _ask_kinds("何度も同じミスをするのは向いてないから？") == {"whether"}
+    assert "amount" in _ask_kinds("有休は何日もらえる？")
 
 
 def test_a_whether_question_gets_a_whether_item_not_the_how_to_say_it(engine) -> None:
