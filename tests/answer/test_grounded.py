@@ -62,6 +62,8 @@ def test_signals_read_role_situation_and_feeling() -> None:
         # The fifth set's: what they said never happened, and what they did rather than suffered.
         ("週2日は定時で帰っていますが、担当業務の期限を落としたこともありません", "締切に間に合わず"),
         ("係長になって、若い子が同じミスを繰り返すので、つい昔の癖で怒鳴りそうになりました", "尊重されない"),
+        # The sixth set's: 「怒鳴られたりはしないけど」 says it does not happen.
+        ("課長は怒鳴られたりはしないけど、相談しても「自分で考えて」しか言わない", "尊重されない"),
     ],
 )
 def test_a_situation_is_named_only_when_it_is_the_workers_own_and_current(message: str, phrase: str) -> None:
@@ -79,6 +81,7 @@ def test_a_situation_is_named_only_when_it_is_the_workers_own_and_current(messag
         ("提出書類の締切に間に合わなくて、取引先に迷惑をかけた", "締切に間に合わず"),
         ("工場の班長に毎日みんなの前で『給料泥棒』って言われる", "尊重されない"),
         ("上司に毎日怒鳴られています", "尊重されない"),
+        ("客に怒鳴られても我慢しないといけないの？", "尊重されない"),
     ],
 )
 def test_the_workers_own_situation_is_still_named(message: str, phrase: str) -> None:
