@@ -41,6 +41,9 @@ def kind_of(text: str) -> str | None:
         "いっそ事故にでもあえばいいのに",
         # Double negation is not a negation.
         "死にたいと思わない日はない",
+        # Only a particle then none cancels: a bare 「ない」 is not a denial, and what follows still counts.
+        "死にたいない",
+        "死にたいとかはないけど、もう消えたい",
         # A joke marker does not cancel a message that says it is ongoing.
         "毎日死にたい笑",
         "ずっと消えたいって思ってる笑",
@@ -204,6 +207,9 @@ def test_labor_law(text: str) -> None:
         "死にたいとは思わないけど、仕事がしんどい",
         "自殺なんて考えてない。ただ疲れた",
         "消えたいわけじゃないけど休みたい",
+        # The sixth blind set: an exhausted foreman who said so plainly was shown the suicide lines alone.
+        "死にたいとかは全然ないです。ただずっと疲れてる感じが抜けない",
+        "死にたいとかはないけど、朝がしんどい",
         "",
         "   ",
     ],
