@@ -20,10 +20,12 @@ def alternatives_line(answer: Answer, replies: dict[str, Any]) -> str:
     return str(replies["phrases"]["alternatives"]) + "／".join(f"「{a}」" for a in answer.alternatives)
 
 
-def _direct_lines(answer: Answer, headings: dict[str, str]) -> list[str]:
-    assert answer.direct_answer is not None
+def direct_reply_lines(answer: Answer, replies: dict[str, Any]) -> list[str]:
+    """The direct reply block (heading, Q., A.) as every channel shows it; [] without one."""
     direct = answer.direct_answer
-    return [f"■ {headings['direct_answer']}", f"Q. {direct.question}", f"A. {direct.answer}", ""]
+    if direct is None:
+        return []
+    return [f"■ {replies['headings']['direct_answer']}", f"Q. {direct.question}", f"A. {direct.answer}"]
 
 
 def render_text(answer: Answer, replies: dict[str, Any], cited: list[str] | None = None) -> str:
@@ -32,7 +34,7 @@ def render_text(answer: Answer, replies: dict[str, Any], cited: list[str] | None
     lines: list[str] = []
     direct_first = answer.reply_before_help()
     if direct_first:
-        lines += _direct_lines(answer, headings)
+        lines += [*direct_reply_lines(answer, replies), ""]
     # Help lines first, as on LINE and in the widget: the safety answer is what the person reads before any advice.
     if answer.escalation is not None:
         lines += [answer.escalation.message, ""]
@@ -42,7 +44,7 @@ def render_text(answer: Answer, replies: dict[str, Any], cited: list[str] | None
     if answer.empathy:
         lines += [answer.empathy, ""]
     if answer.direct_answer is not None and not direct_first:
-        lines += _direct_lines(answer, headings)
+        lines += [*direct_reply_lines(answer, replies), ""]
     if answer.situation_analysis:
         lines.append(f"■ {headings['analysis']}")
         if answer.kind != "escalation" and replies["phrases"].get("analysis_intro"):

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.answer.model import ActionGroup, Answer, HelpResource, Source
-from bot.answer.render import alternatives_line
+from bot.answer.render import alternatives_line, direct_reply_lines
 from bot.channels.line import texts
 from bot.channels.line.jobs import jobs_flex
 from bot.channels.line.limits import (
@@ -110,8 +110,7 @@ def _advice(answer: Answer, replies: dict[str, Any], options: RenderOptions) -> 
     messages: list[Message] = []
     opening = answer.empathy
     if answer.direct_answer is not None:
-        direct = answer.direct_answer
-        qa = f"■ {replies['headings']['direct_answer']}\nQ. {direct.question}\nA. {direct.answer}"
+        qa = "\n".join(direct_reply_lines(answer, replies))
         opening = f"{opening}\n\n{qa}" if opening else qa
     maybe = alternatives_line(answer, replies)
     if maybe:
@@ -127,15 +126,15 @@ def _advice(answer: Answer, replies: dict[str, Any], options: RenderOptions) -> 
 def _escalation(answer: Answer, replies: dict[str, Any], options: RenderOptions) -> list[Message]:
     escalation = answer.escalation
     assert escalation is not None
-    direct = answer.direct_answer
-    qa = [f"■ {replies['headings']['direct_answer']}", f"Q. {direct.question}", f"A. {direct.answer}"] if direct else []
+    qa = direct_reply_lines(answer, replies)
     # A labour-law question's general rule first, then the 「一般的な情報だけ」 note and the lines (reply_before_help).
-    lines = [*qa, ""] if answer.reply_before_help() else []
+    reply_first = answer.reply_before_help()
+    lines = [*qa, ""] if reply_first else []
     lines += [escalation.message.strip(), ""]
     lines += [f"・{r.name}　{r.contact}（{r.hours}）" for r in escalation.resources]
     if answer.empathy:  # a check-in answered with the worry: its own opening follows the help lines
         lines += ["", answer.empathy]
-    if qa and not answer.reply_before_help():
+    if qa and not reply_first:
         lines += ["", *qa]
     maybe = alternatives_line(answer, replies)
     if maybe:
